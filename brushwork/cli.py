@@ -1,0 +1,288 @@
+"""Command-line interface: parse arguments, call the library, report.
+
+Options and their defaults come from :class:`~brushwork.transfer.TransferConfig`, so the
+CLI never restates a default. Bad input exits with status 2 and one line on stderr.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import sys
+import time
+from pathlib import Path
+from typing import Callable, Sequence
+
+import torch
+from PIL import Image
+
+from . import __version__
+from .errors import BrushworkError, InputError
+from .image_io import check_output_path, load_image, load_mask, save_gif, save_image, tensor_to_pil
+from .optimize import Progress
+from .samples import SAMPLES
+from .schedules import WeightSchedule
+from .transfer import TransferConfig, reconstruct, stylize, stylize_grid, synthesize_texture
+
+PROG = "brushwork"
+
+
+def _schedule(text: str) -> WeightSchedule:
+    try:
+        return WeightSchedule.parse(text)
+    except InputError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _add_config_options(parser: argparse.ArgumentParser, skip: Sequence[str] = ()) -> None:
+    """One flag per TransferConfig field, with the field's default and help text."""
+    group = parser.add_argument_group("optimisation options (defaults from TransferConfig)")
+    for name, info in TransferConfig.help().items():
+        if name in skip:
+            continue
+        default, flag = info["default"], "--" + name.replace("_", "-")
+        kwargs: dict = {"dest": name, "default": default, "help": f"{info['help']} (default: %(default)s)"}
+        if "choices" in info:
+            kwargs["choices"] = info["choices"]
+        elif isinstance(default, WeightSchedule):
+            kwargs.update(type=_schedule, metavar="SHAPE:START:END")
+        elif isinstance(default, tuple) or default is None:
+            kwargs.update(nargs="+", type=float if default is None else str, metavar="W" if default is None else "LAYER")
+            if default is not None:
+                kwargs["help"] = f"{info['help']} (default: {' '.join(default)})"
+        else:
+            kwargs["type"] = type(default)
+        group.add_argument(flag, **kwargs)
+
+
+def _config(args: argparse.Namespace, **overrides) -> TransferConfig:
+    values = {f.name: getattr(args, f.name) for f in dataclasses.fields(TransferConfig) if hasattr(args, f.name)}
+    for key in ("content_layers", "style_layers", "style_layer_weights"):
+        if isinstance(values.get(key), list):
+            values[key] = tuple(values[key])
+    values.update(overrides)
+    return TransferConfig(**values)
+
+
+def _add_output_options(parser: argparse.ArgumentParser, required: bool = True, default: str | None = None) -> None:
+    parser.add_argument("-o", "--output", required=required, default=default, help="output image (.png, .jpg, .webp)")
+    parser.add_argument("--save-every", type=int, default=0, metavar="N", help="also write the image every N steps")
+    parser.add_argument("--animation", metavar="FILE.gif", help="record the optimisation as an animated GIF")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog=PROG, description="Neural style transfer (Gatys et al.) on the original VGG-19.",
+        epilog=f"Images may be files or built-in samples: {', '.join('sample:' + s for s in SAMPLES)}.",
+    )
+    parser.add_argument("--version", action="version", version=f"{PROG} {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("transfer", help="repaint a content image in the manner of one or more styles")
+    p.add_argument("content", help="content image")
+    p.add_argument("styles", nargs="+", metavar="STYLE", help="style image(s)")
+    p.add_argument("--style-weights", type=float, nargs="+", metavar="W", help="blend weight per style (default: equal)")
+    p.add_argument("--mask", nargs="+", metavar="MASK", help="one grayscale mask per style (white = styled), or 'none'")
+    p.add_argument("--init-image", metavar="FILE", help="starting image (implies --init image)")
+    _add_output_options(p)
+    _add_config_options(p)
+
+    p = sub.add_parser("reconstruct", help="rebuild a content image from noise using one layer's features")
+    p.add_argument("content", help="content image")
+    p.add_argument("--layer", default="relu4_2", help="VGG-19 layer to match (default: %(default)s)")
+    _add_output_options(p)
+    _add_config_options(p, skip=("init",))
+
+    p = sub.add_parser("texture", help="synthesize a texture from noise that matches a style's statistics")
+    p.add_argument("style", help="style image")
+    p.add_argument("--layers", nargs="+", metavar="LAYER", help="style layers (default: --style-layers)")
+    _add_output_options(p)
+    _add_config_options(p, skip=("init",))
+
+    p = sub.add_parser("grid", help="every content x every style in one labelled image")
+    p.add_argument("--content", nargs="+", required=True, metavar="IMAGE", help="content images")
+    p.add_argument("--style", nargs="+", required=True, metavar="IMAGE", help="style images")
+    p.add_argument("-o", "--output", required=True, help="output image")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    _add_config_options(p)
+
+    p = sub.add_parser("demo", help="stylize a built-in photo with a built-in painting; needs no files")
+    p.add_argument("--content", default="sample:chelsea", help="content (default: %(default)s)")
+    p.add_argument("--style", default="sample:strokes", help="style (default: %(default)s)")
+    _add_output_options(p, required=False, default="brushwork-demo.png")
+    _add_config_options(p)
+    p.set_defaults(size=384)
+    return parser
+
+
+class Reporter:
+    """Turns Progress events into a progress bar, intermediate files and animation frames."""
+
+    def __init__(self, output: Path, *, quiet: bool, save_every: int = 0, animation: str | None = None) -> None:
+        self.output, self.quiet, self.save_every = output, quiet, save_every
+        self.animation = Path(animation) if animation else None
+        self.frames: list[Image.Image] = []
+        self.bar = None
+        self.prefix = ""
+
+    def __call__(self, event: Progress) -> None:
+        if self.bar is None and not self.quiet:
+            from tqdm import tqdm
+
+            self.bar = tqdm(total=event.total_steps, file=sys.stderr, dynamic_ncols=True,
+                            bar_format="{desc} {percentage:3.0f}%|{bar}| {n_fmt}/{total_fmt} [{elapsed}{postfix}]")
+        if self.bar is not None:
+            h, w = event.size
+            self.bar.set_description_str(f"{self.prefix}scale {event.scale}/{event.scales} {w}x{h}", refresh=False)
+            losses = " ".join(f"{k} {v:.3g}" for k, v in event.losses.items())
+            self.bar.set_postfix_str(f"left {_clock(event.eta)}, {losses}", refresh=False)
+            self.bar.update(1)
+        if self.save_every and event.step % self.save_every == 0:
+            path = self.output.with_name(f"{self.output.stem}.step{event.step:05d}{self.output.suffix}")
+            save_image(event.preview(), path, {"step": event.step, "scale": event.scale, "losses": event.losses})
+        if self.animation is not None and event.step % max(1, event.total_steps // 60) == 0:
+            frame = tensor_to_pil(event.preview())
+            frame.thumbnail((512, 512))
+            self.frames.append(frame)
+
+    def close(self, final: Image.Image | None = None) -> None:
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None
+        if self.animation is not None and final is not None:
+            final = final.copy()
+            final.thumbnail((512, 512))
+            save_gif(self.frames + [final], self.animation)
+
+
+def _clock(seconds: float) -> str:
+    seconds = int(round(seconds))
+    return f"{seconds // 60}:{seconds % 60:02d}"
+
+
+def _metadata(command: str, config: TransferConfig, elapsed: float, **inputs) -> dict:
+    return {
+        "brushwork": __version__, "command": command, "torch": torch.__version__,
+        "config": {k: (str(v) if isinstance(v, WeightSchedule) else v) for k, v in dataclasses.asdict(config).items()},
+        "elapsed_s": round(elapsed, 2), **inputs,
+    }
+
+
+def _run_with_reporter(args: argparse.Namespace, job: Callable[[Reporter], "torch.Tensor"]) -> tuple["torch.Tensor", float]:
+    reporter = Reporter(Path(args.output), quiet=args.quiet, save_every=args.save_every, animation=args.animation)
+    start = time.perf_counter()
+    try:
+        image = job(reporter)
+    finally:
+        reporter.close()
+    elapsed = time.perf_counter() - start
+    if reporter.animation is not None:
+        reporter.close(tensor_to_pil(image))
+    return image, elapsed
+
+
+def _check_outputs(args: argparse.Namespace) -> None:
+    check_output_path(args.output)
+    if getattr(args, "animation", None):
+        if not args.animation.lower().endswith(".gif"):
+            raise InputError(f"animation {args.animation!r} must end in .gif")
+        check_output_path(Path(args.animation).with_suffix(".png"))
+    if getattr(args, "save_every", 0) < 0:
+        raise InputError(f"--save-every must be >= 0, got {args.save_every}")
+
+
+def cmd_transfer(args: argparse.Namespace) -> Path:
+    init_image = None
+    overrides = {}
+    if args.init_image:
+        overrides["init"] = "image"
+        init_image = load_image(args.init_image, "initial image")
+    config = _config(args, **overrides)
+    _check_outputs(args)
+    content = load_image(args.content, "content image")
+    styles = [load_image(s, "style image") for s in args.styles]
+    masks = None
+    if args.mask:
+        if len(args.mask) != len(args.styles):
+            raise InputError(f"{len(args.mask)} masks given for {len(args.styles)} styles; give one per style ('none' for everywhere)")
+        masks = [None if m.lower() == "none" else load_mask(m, "mask") for m in args.mask]
+    image, elapsed = _run_with_reporter(args, lambda cb: stylize(
+        content, styles, style_weights=args.style_weights, masks=masks, init_image=init_image, config=config, callback=cb))
+    meta = _metadata("transfer", config, elapsed, content=args.content, styles=args.styles,
+                     style_weights=args.style_weights, masks=args.mask, init_image=args.init_image)
+    return save_image(image, args.output, meta)
+
+
+def cmd_reconstruct(args: argparse.Namespace) -> Path:
+    config = _config(args)
+    _check_outputs(args)
+    content = load_image(args.content, "content image")
+    image, elapsed = _run_with_reporter(args, lambda cb: reconstruct(content, layer=args.layer, config=config, callback=cb))
+    return save_image(image, args.output, _metadata("reconstruct", config, elapsed, content=args.content, layer=args.layer))
+
+
+def cmd_texture(args: argparse.Namespace) -> Path:
+    config = _config(args)
+    _check_outputs(args)
+    style = load_image(args.style, "style image")
+    image, elapsed = _run_with_reporter(args, lambda cb: synthesize_texture(style, layers=args.layers, config=config, callback=cb))
+    return save_image(image, args.output, _metadata("texture", config, elapsed, style=args.style, layers=args.layers))
+
+
+def cmd_grid(args: argparse.Namespace) -> Path:
+    config = _config(args)
+    check_output_path(args.output)
+    contents = [(_label(p), load_image(p, "content image")) for p in args.content]
+    styles = [(_label(p), load_image(p, "style image")) for p in args.style]
+    reporter = Reporter(Path(args.output), quiet=args.quiet)
+
+    def on_cell(index: int, count: int) -> None:
+        reporter.close()
+        reporter.prefix = f"pair {index + 1}/{count}: "
+
+    start = time.perf_counter()
+    try:
+        sheet = stylize_grid(contents, styles, config=config, callback=reporter, on_cell=on_cell,
+                             cell_px=min(config.size, 384))
+    finally:
+        reporter.close()
+    meta = _metadata("grid", config, time.perf_counter() - start, content=args.content, style=args.style)
+    return save_image(sheet, args.output, meta)
+
+
+def _label(source: str) -> str:
+    return source.split(":", 1)[1] if source.startswith("sample:") else Path(source).stem
+
+
+def cmd_demo(args: argparse.Namespace) -> Path:
+    args.styles = [args.style]
+    args.style_weights = args.mask = args.init_image = None
+    return cmd_transfer(args)
+
+
+COMMANDS = {"transfer": cmd_transfer, "reconstruct": cmd_reconstruct, "texture": cmd_texture,
+            "grid": cmd_grid, "demo": cmd_demo}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point; returns the exit status (0 success, 2 bad usage or input, 130 interrupted)."""
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # argparse already printed usage and the error
+        return int(exc.code or 0)
+    try:
+        path = COMMANDS[args.command](args)
+    except BrushworkError as exc:
+        print(f"{PROG}: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"{PROG}: interrupted; nothing written", file=sys.stderr)
+        return 130
+    print(f"wrote {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

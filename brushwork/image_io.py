@@ -1,0 +1,252 @@
+"""Reading, checking, resizing and writing images.
+
+Images inside Brushwork are float tensors (B, 3, H, W), RGB in [0, 1]. Everything that
+touches a file lives here, so that every bad file gets the same kind of one-line error and
+every output is written atomically (temporary file, then rename) with its parameters.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import os
+import tempfile
+import warnings
+from pathlib import Path
+from typing import Iterator, Sequence
+
+import numpy as np
+import torch
+from PIL import Image, ImageDraw, ImageFont, PngImagePlugin, UnidentifiedImageError
+from torch import Tensor
+import torch.nn.functional as F
+
+from .errors import InputError
+
+MAX_PIXELS = 100_000_000
+"""Largest image (in pixels) Brushwork will decode; guards against decompression bombs."""
+
+OUTPUT_FORMATS = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".webp": "WEBP"}
+SAMPLE_PREFIX = "sample:"
+
+
+def open_image(source: str | Path, role: str = "image") -> Image.Image:
+    """Open and fully decode an image file (or ``sample:NAME``) as an RGB PIL image.
+
+    ``role`` ("content image", "style image", "mask", ...) starts every error message, so the
+    user knows which argument to fix.
+    """
+    text = str(source)
+    if text.startswith(SAMPLE_PREFIX):
+        from .samples import sample_image
+
+        return sample_image(text[len(SAMPLE_PREFIX) :])
+    path = Path(text)
+    if not path.exists():
+        raise InputError(f"{role} {text!r} does not exist")
+    if path.is_dir():
+        raise InputError(f"{role} {text!r} is a directory, not an image file")
+    if not os.access(path, os.R_OK):
+        raise InputError(f"{role} {text!r} is not readable (permission denied)")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(path) as img:
+                if img.width * img.height > MAX_PIXELS:
+                    raise InputError(
+                        f"{role} {text!r} is {img.width}x{img.height} pixels; the limit is {MAX_PIXELS:,}"
+                    )
+                img.load()
+                return _to_rgb(img)
+    except InputError:
+        raise
+    except UnidentifiedImageError:
+        raise InputError(f"{role} {text!r} is not an image file Brushwork can read") from None
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+        raise InputError(f"{role} {text!r} is too large to decode safely") from None
+    except (OSError, SyntaxError, ValueError) as exc:
+        raise InputError(f"{role} {text!r} is corrupt or truncated ({exc})") from None
+
+
+def _to_rgb(img: Image.Image) -> Image.Image:
+    """Flatten any mode (palette, gray, 16-bit, alpha) to RGB; alpha is composited on white."""
+    if img.mode in ("I;16", "I;16B", "I;16L", "I"):
+        arr = np.asarray(img, dtype=np.float64)
+        scale = 65535.0 if arr.max() > 255 else 255.0
+        img = Image.fromarray((arr / scale * 255).clip(0, 255).astype(np.uint8), "L")
+    if img.mode in ("RGBA", "LA", "PA") or (img.mode == "P" and "transparency" in img.info):
+        rgba = img.convert("RGBA")
+        background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        return Image.alpha_composite(background, rgba).convert("RGB")
+    return img.convert("RGB")
+
+
+def pil_to_tensor(img: Image.Image) -> Tensor:
+    """PIL image -> (1, 3, H, W) float32 in [0, 1]."""
+    arr = np.asarray(img.convert("RGB"), dtype=np.float32) / 255.0
+    return torch.from_numpy(arr.copy()).permute(2, 0, 1).unsqueeze(0)
+
+
+def tensor_to_pil(image: Tensor) -> Image.Image:
+    """(1, 3, H, W) or (3, H, W) float in [0, 1] -> PIL RGB (clamped and rounded)."""
+    if image.ndim == 4:
+        image = image[0]
+    arr = image.detach().float().clamp(0, 1).mul(255).round().byte().permute(1, 2, 0).cpu().numpy()
+    return Image.fromarray(arr, "RGB")
+
+
+def load_image(source: str | Path, role: str = "image") -> Tensor:
+    """Read an image file (or ``sample:NAME``) as a (1, 3, H, W) tensor in [0, 1]."""
+    return pil_to_tensor(open_image(source, role))
+
+
+def load_mask(source: str | Path, role: str = "mask") -> Tensor:
+    """Read a grayscale mask as (1, 1, H, W) in [0, 1]: white applies the style, black does not."""
+    rgb = load_image(source, role)
+    mask = rgb.mean(dim=1, keepdim=True)
+    if float(mask.max()) <= 0.0:
+        raise InputError(f"{role} {str(source)!r} is entirely black, so its style would apply nowhere")
+    return mask
+
+
+def fit_long_side(height: int, width: int, long_side: int) -> tuple[int, int]:
+    """(height, width) scaled so the longer side is ``long_side``; at least 1 px each way."""
+    scale = long_side / max(height, width)
+    return max(1, round(height * scale)), max(1, round(width * scale))
+
+
+def resize(image: Tensor, size: tuple[int, int]) -> Tensor:
+    """Resize (B, C, H, W) to ``(height, width)``; antialiased when shrinking."""
+    size = (int(size[0]), int(size[1]))
+    if tuple(image.shape[-2:]) == size:
+        return image
+    shrinking = size[0] < image.shape[-2] or size[1] < image.shape[-1]
+    return F.interpolate(image, size=size, mode="bilinear", align_corners=False, antialias=shrinking)
+
+
+def check_output_path(path: str | Path) -> Path:
+    """Fail early (before any optimisation) if ``path`` cannot receive an image."""
+    path = Path(path)
+    if path.suffix.lower() not in OUTPUT_FORMATS:
+        raise InputError(
+            f"output {str(path)!r} has an unsupported extension; use one of {', '.join(OUTPUT_FORMATS)}"
+        )
+    parent = path.parent if str(path.parent) else Path(".")
+    if not parent.is_dir():
+        raise InputError(f"output folder {str(parent)!r} does not exist")
+    if not os.access(parent, os.W_OK):
+        raise InputError(f"output folder {str(parent)!r} is not writable")
+    if path.is_dir():
+        raise InputError(f"output {str(path)!r} is a directory")
+    return path
+
+
+@contextlib.contextmanager
+def atomic_write(path: str | Path) -> Iterator[io.BufferedWriter]:
+    """Write to a temporary file beside ``path`` and rename it into place on success only."""
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent or ".")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            yield handle
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+
+
+def save_image(image: Tensor | Image.Image, path: str | Path, metadata: dict | None = None) -> Path:
+    """Write PNG, JPEG or WebP (by extension) atomically, with ``metadata`` embedded as JSON.
+
+    PNG gets a ``brushwork`` text chunk; JPEG and WebP carry the JSON in EXIF
+    ImageDescription. :func:`read_metadata` reads either back.
+    """
+    path = check_output_path(path)
+    img = image if isinstance(image, Image.Image) else tensor_to_pil(image)
+    fmt = OUTPUT_FORMATS[path.suffix.lower()]
+    kwargs: dict = {}
+    if metadata is not None:
+        text = json.dumps(metadata, sort_keys=True, default=str)
+        if fmt == "PNG":
+            info = PngImagePlugin.PngInfo()
+            info.add_text("brushwork", text)
+            info.add_text("Software", "Brushwork")
+            kwargs["pnginfo"] = info
+        else:
+            exif = Image.Exif()
+            exif[0x010E] = text  # ImageDescription
+            exif[0x0131] = "Brushwork"  # Software
+            kwargs["exif"] = exif
+    if fmt == "JPEG":
+        kwargs["quality"] = 95
+    elif fmt == "WEBP":
+        kwargs["quality"] = 95
+    with atomic_write(path) as handle:
+        img.save(handle, format=fmt, **kwargs)
+    return path
+
+
+def read_metadata(path: str | Path) -> dict:
+    """The parameters :func:`save_image` embedded, or ``{}`` if there are none."""
+    with Image.open(path) as img:
+        text = img.info.get("brushwork") if hasattr(img, "info") else None
+        if text is None:
+            text = img.getexif().get(0x010E)
+    return json.loads(text) if text else {}
+
+
+def save_gif(frames: Sequence[Image.Image], path: str | Path, *, frame_ms: int = 80, hold_ms: int = 1500) -> Path:
+    """Write an animated GIF atomically; the last frame is held so the result can be seen."""
+    path = Path(path)
+    if path.suffix.lower() != ".gif":
+        raise InputError(f"animation {str(path)!r} must end in .gif")
+    if not frames:
+        raise InputError("no frames to write to the animation")
+    size = frames[-1].size
+    frames = [f.resize(size, Image.BILINEAR) if f.size != size else f for f in frames]
+    durations = [frame_ms] * (len(frames) - 1) + [hold_ms]
+    with atomic_write(path) as handle:
+        frames[0].save(handle, format="GIF", save_all=True, append_images=frames[1:], duration=durations, loop=0)
+    return path
+
+
+def labelled_grid(
+    cells: Sequence[Sequence[Image.Image]],
+    row_images: Sequence[Image.Image],
+    col_images: Sequence[Image.Image],
+    row_labels: Sequence[str],
+    col_labels: Sequence[str],
+    *,
+    cell: int = 256,
+    pad: int = 8,
+) -> Image.Image:
+    """A table of images: styles along the top, contents down the left, results in between.
+
+    Each picture is fitted into a ``cell`` x ``cell`` box and captioned with its label.
+    """
+    font = ImageFont.load_default(size=max(10, cell // 16))
+    caption = cell // 10
+    box_h = cell + caption
+    n_rows, n_cols = len(row_images) + 1, len(col_images) + 1
+    sheet = Image.new("RGB", (n_cols * (cell + pad) + pad, n_rows * (box_h + pad) + pad), "white")
+    draw = ImageDraw.Draw(sheet)
+
+    def place(img: Image.Image | None, label: str, row: int, col: int) -> None:
+        x, y = pad + col * (cell + pad), pad + row * (box_h + pad)
+        if img is not None:
+            thumb = img.copy()
+            thumb.thumbnail((cell, cell), Image.LANCZOS)
+            sheet.paste(thumb, (x + (cell - thumb.width) // 2, y + (cell - thumb.height) // 2))
+        if label:
+            draw.text((x + cell // 2, y + cell + caption // 2), label, fill="black", font=font, anchor="mm")
+
+    for c, (img, label) in enumerate(zip(col_images, col_labels), start=1):
+        place(img, f"style: {label}", 0, c)
+    for r, (img, label) in enumerate(zip(row_images, row_labels), start=1):
+        place(img, f"content: {label}", r, 0)
+        for c, result in enumerate(cells[r - 1], start=1):
+            place(result, "", r, c)
+    return sheet

@@ -1,0 +1,91 @@
+"""Schedules over a run: image sizes and step counts per scale, and loss weights over time."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Literal
+
+from .errors import InputError
+
+MIN_SIDE = 32
+"""Smallest long side a coarse scale may have; below it VGG-19's deep layers see 1-2 pixels."""
+
+
+@dataclass(frozen=True)
+class WeightSchedule:
+    """A multiplier for a loss weight that moves from ``start`` to ``end`` over the run.
+
+    ``linear`` interpolates; ``geometric`` interpolates the logarithm, which suits weights
+    that span orders of magnitude. Written on the command line as ``linear:0.1:1``.
+    """
+
+    start: float = 1.0
+    end: float = 1.0
+    shape: Literal["linear", "geometric"] = "linear"
+
+    def __post_init__(self) -> None:
+        for value in (self.start, self.end):
+            if not math.isfinite(value) or value < 0:
+                raise InputError(f"weight schedule values must be finite and >= 0, got {value}")
+        if self.shape not in ("linear", "geometric"):
+            raise InputError(f"weight schedule shape must be 'linear' or 'geometric', got {self.shape!r}")
+        if self.shape == "geometric" and min(self.start, self.end) <= 0:
+            raise InputError("a geometric weight schedule needs start and end > 0")
+
+    def __call__(self, progress: float) -> float:
+        """Multiplier at ``progress`` in [0, 1] (fraction of all steps done)."""
+        t = min(max(progress, 0.0), 1.0)
+        if self.shape == "linear":
+            return self.start + (self.end - self.start) * t
+        return math.exp(math.log(self.start) + (math.log(self.end) - math.log(self.start)) * t)
+
+    @classmethod
+    def parse(cls, text: str) -> "WeightSchedule":
+        """``"linear:0.1:1"`` or ``"geometric:0.01:1"`` -> schedule; a bare number is constant."""
+        parts = text.split(":")
+        try:
+            if len(parts) == 1:
+                value = float(parts[0])
+                return cls(value, value)
+            if len(parts) == 3:
+                return cls(float(parts[1]), float(parts[2]), parts[0])  # type: ignore[arg-type]
+        except ValueError:
+            pass
+        raise InputError(f"bad weight schedule {text!r}; expected SHAPE:START:END such as linear:0.1:1")
+
+    def __str__(self) -> str:
+        return f"{self.shape}:{self.start:g}:{self.end:g}"
+
+
+@dataclass(frozen=True)
+class MultiScaleSchedule:
+    """Coarse-to-fine pyramid: the image is optimised at each size in turn, each scale
+    initialised by upsampling the previous result, so most steps run on small images."""
+
+    sizes: tuple[tuple[int, int], ...]
+    steps: tuple[int, ...]
+
+    @classmethod
+    def pyramid(cls, height: int, width: int, *, scales: int, steps: int, factor: float = 2.0) -> "MultiScaleSchedule":
+        """``scales`` sizes ending at (height, width), each ``factor`` times the previous.
+
+        Scales whose long side would fall below :data:`MIN_SIDE` are dropped.
+        """
+        long_side = max(height, width)
+        sizes = []
+        for k in reversed(range(scales)):
+            scale = factor**-k
+            if long_side * scale < MIN_SIDE and k > 0:
+                continue
+            sizes.append((max(1, round(height * scale)), max(1, round(width * scale))))
+        return cls(tuple(sizes), tuple([steps] * len(sizes)))
+
+    @property
+    def total_steps(self) -> int:
+        return sum(self.steps)
+
+    def work(self, index: int) -> float:
+        """Relative cost of one step at scale ``index`` (proportional to its pixel count)."""
+        h, w = self.sizes[index]
+        return float(h * w)

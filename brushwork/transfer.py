@@ -1,0 +1,384 @@
+"""The jobs Brushwork does with the optimiser: style transfer, content reconstruction,
+texture synthesis and content x style grids.
+
+Every job takes images as tensors (RGB, (1, 3, H, W), [0, 1]) and a :class:`TransferConfig`,
+whose field defaults are the only defaults: the CLI and the web studio read them from here.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from dataclasses import dataclass, field, fields, replace
+from typing import Callable, Literal, Sequence
+
+import torch
+from PIL import Image
+from torch import Tensor
+
+from . import color
+from .errors import InputError
+from .features import VGG19_LAYERS, Pooling, VGGFeatures, activation_bytes, check_layers
+from .image_io import fit_long_side, labelled_grid, resize, tensor_to_pil
+from .losses import ContentTarget, StyleTarget
+from .optimize import LossWeights, Objective, OptimizerName, ProgressCallback, run_pyramid
+from .schedules import MultiScaleSchedule, WeightSchedule
+
+InitName = Literal["content", "noise", "image"]
+MAX_WEIGHT = 1e9
+
+
+def _opt(default, help: str, **extra):
+    return field(default=default, metadata={"help": help, **extra})
+
+
+@dataclass(frozen=True)
+class TransferConfig:
+    """Every tunable of an optimisation run, with its default. Invalid values raise InputError."""
+
+    size: int = _opt(512, "long side of the output in pixels")
+    steps: int = _opt(100, "optimiser steps (loss evaluations) per scale")
+    scales: int = _opt(3, "number of coarse-to-fine scales")
+    scale_factor: float = _opt(2.0, "size ratio between successive scales")
+    content_weight: float = _opt(1.0, "alpha: weight of the content loss")
+    style_weight: float = _opt(3.0, "beta: weight of the style loss")
+    tv_weight: float = _opt(1.0, "gamma: weight of the total-variation loss")
+    content_layers: tuple[str, ...] = _opt(("relu4_2",), "VGG-19 layers for the content loss")
+    style_layers: tuple[str, ...] = _opt(
+        ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1"), "VGG-19 layers for the style loss"
+    )
+    style_layer_weights: tuple[float, ...] | None = _opt(None, "relative weight of each style layer (default: equal)")
+    style_scale: float = _opt(1.0, "style image size relative to the output's long side")
+    optimizer: OptimizerName = _opt("lbfgs", "optimiser", choices=("lbfgs", "adam"))
+    learning_rate: float = _opt(0.02, "Adam step size (pixel values are in [0, 1])")
+    lbfgs_history: int = _opt(50, "L-BFGS history size")
+    init: InitName = _opt("content", "starting image: content, noise, or an image file", choices=("content", "noise", "image"))
+    pooling: Pooling = _opt("max", "VGG-19 pooling", choices=("max", "avg"))
+    preserve_color: color.ColorMode = _opt("none", "keep the content's colours", choices=color.COLOR_MODES)
+    style_schedule: WeightSchedule = _opt(WeightSchedule(), "style weight multiplier over the run, e.g. linear:0.1:1")
+    tv_schedule: WeightSchedule = _opt(WeightSchedule(), "TV weight multiplier over the run, e.g. geometric:10:1")
+    seed: int = _opt(0, "random seed: the same seed gives the same image on the same machine")
+    device: str = _opt("auto", "auto (CUDA, then MPS, then CPU), cpu, cuda, cuda:N or mps")
+
+    def __post_init__(self) -> None:
+        positive_ints = {"size": self.size, "steps": self.steps, "scales": self.scales, "lbfgs_history": self.lbfgs_history}
+        for name, value in positive_ints.items():
+            if not isinstance(value, int) or value <= 0:
+                raise InputError(f"{name} must be a positive whole number, got {value}")
+        if self.size > 16384:
+            raise InputError(f"size {self.size} px is beyond what Brushwork supports (16384)")
+        if self.scales > 1 and not 1.0 < self.scale_factor <= 8.0:
+            raise InputError(f"scale_factor must be in (1, 8], got {self.scale_factor}")
+        for name in ("content_weight", "style_weight", "tv_weight"):
+            check_weight(name, getattr(self, name))
+        if not 0.0 < self.learning_rate <= 10.0:
+            raise InputError(f"learning_rate must be in (0, 10], got {self.learning_rate}")
+        if not math.isfinite(self.style_scale) or not 0.05 <= self.style_scale <= 8.0:
+            raise InputError(f"style_scale must be between 0.05 and 8, got {self.style_scale}")
+        check_layers(self.content_layers)
+        check_layers(self.style_layers)
+        if self.style_layer_weights is not None:
+            if len(self.style_layer_weights) != len(self.style_layers):
+                raise InputError(
+                    f"{len(self.style_layer_weights)} style layer weights given for {len(self.style_layers)} style layers"
+                )
+            for w in self.style_layer_weights:
+                check_weight("style layer weight", w)
+            if sum(self.style_layer_weights) <= 0:
+                raise InputError("style layer weights must not all be zero")
+        for name, allowed in (("optimizer", ("lbfgs", "adam")), ("init", ("content", "noise", "image")),
+                              ("pooling", ("max", "avg")), ("preserve_color", color.COLOR_MODES)):
+            if getattr(self, name) not in allowed:
+                raise InputError(f"{name} must be one of {', '.join(allowed)}; got {getattr(self, name)!r}")
+
+    @classmethod
+    def help(cls) -> dict[str, dict]:
+        """Default, help text and choices per option, for front ends that build forms or flags."""
+        return {f.name: {"default": f.default, **f.metadata} for f in fields(cls)}
+
+
+def check_weight(name: str, value: float) -> None:
+    """Weights must be finite, non-negative and not absurdly large."""
+    if not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0 or value > MAX_WEIGHT:
+        raise InputError(f"{name} must be a number between 0 and {MAX_WEIGHT:g}, got {value}")
+
+
+def resolve_device(name: str) -> torch.device:
+    """``auto`` picks CUDA, then Apple MPS, then the CPU; other names are checked."""
+    if name == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        if torch.backends.mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    try:
+        device = torch.device(name)
+    except RuntimeError:
+        raise InputError(f"unknown device {name!r}; use auto, cpu, cuda, cuda:N or mps") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise InputError(f"device {name!r} requested but this PyTorch has no usable CUDA GPU")
+    if device.type == "mps" and not torch.backends.mps.is_available():
+        raise InputError(f"device {name!r} requested but MPS is not available")
+    if device.type not in ("cpu", "cuda", "mps"):
+        raise InputError(f"unsupported device {name!r}; use auto, cpu, cuda, cuda:N or mps")
+    return device
+
+
+def available_memory(device: torch.device) -> int:
+    """Bytes that a run may use on ``device`` (free GPU memory, or MemAvailable on Linux)."""
+    if device.type == "cuda":
+        return torch.cuda.mem_get_info(device)[0]
+    try:
+        with open("/proc/meminfo") as handle:
+            for line in handle:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+
+
+def check_fits(size: tuple[int, int], layers: Sequence[str], device: torch.device) -> None:
+    """Refuse, before any work, a size whose VGG-19 activations cannot fit in memory."""
+    deepest = max(layers, key=VGG19_LAYERS.index)
+    # Forward activations, their gradients and the optimiser's copies: about 3x the forward.
+    need = 3 * activation_bytes(*size, deepest)
+    have = available_memory(device)
+    if need > have:
+        raise InputError(
+            f"output size {size[1]}x{size[0]} needs about {need / 2**30:.1f} GiB on {device.type}, "
+            f"but only {have / 2**30:.1f} GiB is available; use a smaller --size"
+        )
+
+
+def _style_size(style: Tensor, long_side: int, style_scale: float) -> tuple[int, int]:
+    return fit_long_side(*style.shape[-2:], max(16, round(long_side * style_scale)))
+
+
+def _noise_like(shape: tuple[int, ...], seed: int, device: torch.device) -> Tensor:
+    generator = torch.Generator().manual_seed(seed)
+    return torch.rand(shape, generator=generator).to(device)
+
+
+@dataclass
+class _Job:
+    """What one run optimises, before it is cut to the sizes of the pyramid."""
+
+    output_size: tuple[int, int]
+    init: Tensor
+    content: Tensor | None = None
+    content_layers: tuple[str, ...] = ()
+    styles: list[Tensor] = field(default_factory=list)
+    style_strengths: list[float] = field(default_factory=list)
+    masks: list[Tensor | None] = field(default_factory=list)
+    blend: bool = True
+    weights: LossWeights = field(default_factory=LossWeights)
+    finish_with: Tensor | None = None  # content whose chroma luminance mode restores
+
+
+def _run(job: _Job, config: TransferConfig, callback: ProgressCallback | None) -> Tensor:
+    torch.manual_seed(config.seed)
+    device = resolve_device(config.device)
+    style_layers = config.style_layers if job.styles else ()
+    layers = tuple(dict.fromkeys(job.content_layers + style_layers))
+    check_fits(job.output_size, layers, device)
+    extractor = VGGFeatures(layers, pooling=config.pooling).to(device)
+    layer_weights = dict(zip(config.style_layers, config.style_layer_weights or [1.0] * len(config.style_layers)))
+    content = job.content.to(device) if job.content is not None else None
+    styles = [s.to(device) for s in job.styles]
+
+    @torch.no_grad()
+    def make_objective(size: tuple[int, int]) -> Objective:
+        content_target = None
+        if content is not None:
+            feats = extractor(resize(content, size))
+            content_target = ContentTarget({n: feats[n] for n in job.content_layers})
+        style_feats = [extractor(resize(s, _style_size(s, max(size), config.style_scale))) for s in styles]
+        targets: list[tuple[StyleTarget, float]] = []
+        if style_feats and job.blend:
+            targets.append((StyleTarget.from_features(style_feats, job.style_strengths, layer_weights), 1.0))
+        else:
+            for feats, strength, mask in zip(style_feats, job.style_strengths, job.masks):
+                mask = None if mask is None else resize(mask.to(device), size)
+                targets.append((StyleTarget.from_features([feats], None, layer_weights, mask), strength))
+        return Objective(extractor, content_target, targets, job.weights)
+
+    finish = _finisher(job.finish_with, device)
+    schedule = MultiScaleSchedule.pyramid(*job.output_size, scales=config.scales, steps=config.steps, factor=config.scale_factor)
+    with torch.enable_grad():
+        result = run_pyramid(
+            schedule, make_objective, job.init.to(device), optimizer=config.optimizer,
+            learning_rate=config.learning_rate, lbfgs_history=config.lbfgs_history,
+            finish=finish, callback=callback,
+        )
+    return finish(result).clamp(0, 1).cpu()
+
+
+def _finisher(chroma_source: Tensor | None, device: torch.device):
+    """Post-processing of every shown image: restore the content's chroma in luminance mode."""
+    if chroma_source is None:
+        return lambda x: x
+    source = chroma_source.to(device)
+    return lambda x: color.combine_luminance(x, resize(source, tuple(x.shape[-2:])))
+
+
+def _check_image(image: Tensor, role: str) -> None:
+    if image.ndim != 4 or image.shape[0] != 1 or image.shape[1] != 3:
+        raise InputError(f"{role} must be a (1, 3, H, W) RGB tensor, got shape {tuple(image.shape)}")
+    if min(image.shape[-2:]) < 1:
+        raise InputError(f"{role} is empty")
+
+
+def stylize(
+    content: Tensor,
+    styles: Sequence[Tensor],
+    *,
+    style_weights: Sequence[float] | None = None,
+    masks: Sequence[Tensor | None] | None = None,
+    init_image: Tensor | None = None,
+    config: TransferConfig = TransferConfig(),
+    callback: ProgressCallback | None = None,
+) -> Tensor:
+    """Repaint ``content`` in the manner of ``styles`` (Gatys, Ecker & Bethge 2016).
+
+    ``style_weights`` blend several styles (relative; default equal). ``masks`` (one per
+    style, (1, 1, H, W) in [0, 1], ``None`` for "everywhere") confine each style to a region;
+    then each style's weight is its strength in its region. ``init_image`` is required when
+    ``config.init == "image"``. Returns (1, 3, H, W) in [0, 1] with long side ``config.size``.
+    """
+    _check_image(content, "content image")
+    if not styles:
+        raise InputError("at least one style image is needed")
+    for i, style in enumerate(styles):
+        _check_image(style, f"style image {i + 1}")
+    strengths = list(style_weights) if style_weights is not None else [1.0] * len(styles)
+    if len(strengths) != len(styles):
+        raise InputError(f"{len(strengths)} style weights given for {len(styles)} style images")
+    for w in strengths:
+        check_weight("style weight", w)
+    if sum(strengths) <= 0:
+        raise InputError("style weights must not all be zero")
+    mask_list = list(masks) if masks is not None else [None] * len(styles)
+    if len(mask_list) != len(styles):
+        raise InputError(f"{len(mask_list)} masks given for {len(styles)} style images; give one per style")
+    for i, mask in enumerate(mask_list):
+        if mask is not None:
+            _check_mask(mask, content, i + 1)
+
+    output_size = fit_long_side(*content.shape[-2:], config.size)
+    finish_with = None
+    style_images = list(styles)
+    if config.preserve_color == "luminance":
+        content_luma = color.luminance(content)
+        style_images = [color.gray_rgb(color.match_luminance(color.luminance(s), content_luma)) for s in styles]
+        finish_with, content = content, color.gray_rgb(content_luma)
+    elif config.preserve_color == "histogram":
+        style_images = [color.match_color(s, content) for s in styles]
+
+    init = _initial_image(config, content, output_size, init_image)
+    weights = LossWeights(config.content_weight, config.style_weight, config.tv_weight, config.style_schedule, config.tv_schedule)
+    job = _Job(
+        output_size, init, content, config.content_layers, style_images, strengths, mask_list,
+        blend=all(m is None for m in mask_list), weights=weights, finish_with=finish_with,
+    )
+    return _run(job, config, callback)
+
+
+def _check_mask(mask: Tensor, content: Tensor, index: int) -> None:
+    if mask.ndim != 4 or mask.shape[:2] != (1, 1):
+        raise InputError(f"mask {index} must be a (1, 1, H, W) tensor, got shape {tuple(mask.shape)}")
+    mask_aspect = mask.shape[-1] / mask.shape[-2]
+    content_aspect = content.shape[-1] / content.shape[-2]
+    if abs(math.log(mask_aspect / content_aspect)) > 0.05:
+        raise InputError(
+            f"mask {index} is {mask.shape[-1]}x{mask.shape[-2]} but the content image is "
+            f"{content.shape[-1]}x{content.shape[-2]}; a mask must have the content's shape"
+        )
+    if float(mask.max()) <= 0:
+        raise InputError(f"mask {index} is entirely black, so its style would apply nowhere")
+
+
+def _initial_image(config: TransferConfig, content: Tensor, size: tuple[int, int], init_image: Tensor | None) -> Tensor:
+    if config.init == "image":
+        if init_image is None:
+            raise InputError("init 'image' needs an initial image")
+        _check_image(init_image, "initial image")
+        return resize(init_image, size)
+    if init_image is not None:
+        raise InputError(f"an initial image was given but init is {config.init!r}")
+    if config.init == "noise":
+        return _noise_like((1, 3, *size), config.seed, torch.device("cpu"))
+    return resize(content, size)
+
+
+def reconstruct(
+    content: Tensor,
+    *,
+    layer: str = "relu4_2",
+    config: TransferConfig = TransferConfig(),
+    callback: ProgressCallback | None = None,
+) -> Tensor:
+    """Recover an image from white noise that matches ``content``'s features at ``layer``.
+
+    The classic experiment of Gatys et al. (Fig. 1): shallow layers give the photo back
+    almost exactly, deep layers keep the arrangement but lose the exact pixels.
+    """
+    _check_image(content, "content image")
+    check_layers([layer])
+    size = fit_long_side(*content.shape[-2:], config.size)
+    init = _noise_like((1, 3, *size), config.seed, torch.device("cpu"))
+    weights = LossWeights(content=config.content_weight, style=0.0, tv=config.tv_weight, tv_schedule=config.tv_schedule)
+    return _run(_Job(size, init, content, (layer,), weights=weights), config, callback)
+
+
+def synthesize_texture(
+    style: Tensor,
+    *,
+    layers: Sequence[str] | None = None,
+    config: TransferConfig = TransferConfig(),
+    callback: ProgressCallback | None = None,
+) -> Tensor:
+    """Synthesize a texture from white noise that matches ``style``'s Gram matrices
+    (Gatys, Ecker & Bethge 2015, "Texture synthesis using CNNs"); no content loss.
+
+    ``layers`` defaults to ``config.style_layers``; the output has the style's aspect ratio.
+    """
+    _check_image(style, "style image")
+    if layers is not None:
+        check_layers(layers)
+        config = replace(config, style_layers=tuple(layers), style_layer_weights=None)
+    size = fit_long_side(*style.shape[-2:], config.size)
+    init = _noise_like((1, 3, *size), config.seed, torch.device("cpu"))
+    weights = LossWeights(0.0, config.style_weight, config.tv_weight, config.style_schedule, config.tv_schedule)
+    return _run(_Job(size, init, styles=[style], style_strengths=[1.0], masks=[None], weights=weights), config, callback)
+
+
+def stylize_grid(
+    contents: Sequence[tuple[str, Tensor]],
+    styles: Sequence[tuple[str, Tensor]],
+    *,
+    config: TransferConfig = TransferConfig(),
+    callback: ProgressCallback | None = None,
+    on_cell: Callable[[int, int], None] | None = None,
+    cell_px: int = 256,
+) -> Image.Image:
+    """Stylize every content with every style; return one labelled sheet.
+
+    Styles run along the top, contents down the left. ``on_cell(index, count)`` is called
+    before each of the ``len(contents) * len(styles)`` runs.
+    """
+    if not contents or not styles:
+        raise InputError("a grid needs at least one content and one style image")
+    rows = []
+    count = len(contents) * len(styles)
+    for r, (_, content) in enumerate(contents):
+        row = []
+        for c, (_, style) in enumerate(styles):
+            if on_cell is not None:
+                on_cell(r * len(styles) + c, count)
+            row.append(tensor_to_pil(stylize(content, [style], config=config, callback=callback)))
+        rows.append(row)
+    return labelled_grid(
+        rows, [tensor_to_pil(c) for _, c in contents], [tensor_to_pil(s) for _, s in styles],
+        [name for name, _ in contents], [name for name, _ in styles], cell=cell_px,
+    )
