@@ -71,13 +71,20 @@ def _add_output_options(parser: argparse.ArgumentParser, required: bool = True, 
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse that reports a usage error in one line instead of the whole usage text."""
+
+    def error(self, message: str):  # type: ignore[override]
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog=PROG, description="Neural style transfer (Gatys et al.) on the original VGG-19.",
         epilog=f"Images may be files or built-in samples: {', '.join('sample:' + s for s in SAMPLES)}.",
     )
     parser.add_argument("--version", action="version", version=f"{PROG} {__version__}")
-    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND", parser_class=_Parser)
 
     p = sub.add_parser("transfer", help="repaint a content image in the manner of one or more styles")
     p.add_argument("content", help="content image")

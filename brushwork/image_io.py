@@ -61,6 +61,8 @@ def open_image(source: str | Path, role: str = "image") -> Image.Image:
                 return _to_rgb(img)
     except InputError:
         raise
+    except PermissionError:
+        raise InputError(f"{role} {text!r} is not readable (permission denied)") from None
     except UnidentifiedImageError:
         raise InputError(f"{role} {text!r} is not an image file Brushwork can read") from None
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):

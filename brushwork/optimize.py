@@ -168,7 +168,8 @@ def run_pyramid(
     """Optimise at each size of ``schedule``, upsampling each result to start the next.
 
     ``init`` is resized to the first scale. Weight schedules see the fraction of *all*
-    steps done. A :class:`StopOptimization` from ``callback`` ends the whole run.
+    steps done. A :class:`StopOptimization` from ``callback`` ends the whole run; the
+    image so far is still returned at the final size.
     """
     image = init
     total_steps = schedule.total_steps
@@ -205,4 +206,4 @@ def run_pyramid(
         )
         if stopped:
             break
-    return image
+    return resize(image, schedule.sizes[-1])

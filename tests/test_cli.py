@@ -1,0 +1,179 @@
+"""The command line through its real entry point, ``main(argv)``, and ``python -m brushwork``."""
+
+import os
+import re
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from brushwork.cli import main
+from brushwork.image_io import read_metadata
+
+TINY = ["--size", "48", "--steps", "3", "--scales", "1", "--quiet", "--device", "cpu"]
+
+
+def run(capsys, *argv):
+    code = main([str(a) for a in argv])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_transfer_writes_the_image_with_its_parameters(tmp_path, capsys, image_files):
+    content, style = image_files
+    out = tmp_path / "result.png"
+    code, stdout, _ = run(capsys, "transfer", content, style, "-o", out, *TINY, "--seed", "5", "--style-weight", "4")
+    assert code == 0 and str(out) in stdout
+    with Image.open(out) as img:
+        assert max(img.size) == 48
+    meta = read_metadata(out)
+    assert meta["command"] == "transfer" and meta["config"]["seed"] == 5 and meta["config"]["style_weight"] == 4.0
+    assert meta["styles"] == [str(style)]
+
+
+def test_every_mode_accepts_size_steps_seed_device(tmp_path, capsys, image_files):
+    content, style = image_files
+    for argv in (
+        ["reconstruct", content, "--layer", "conv4_2"],
+        ["texture", style, "--layers", "relu1_1", "relu2_1"],
+        ["grid", "--content", content, "sample:coffee", "--style", style],
+        ["demo"],
+    ):
+        out = tmp_path / f"{argv[0]}.png"
+        code, _, err = run(capsys, *argv, "-o", out, *TINY, "--seed", "1")
+        assert code == 0, err
+        assert out.exists()
+    with Image.open(tmp_path / "grid.png") as grid:  # 2 contents x 1 style plus labels
+        assert grid.height > 2 * 48 and grid.width > 2 * 48
+
+
+def test_save_every_and_animation(tmp_path, capsys, image_files):
+    content, style = image_files
+    out = tmp_path / "r.png"
+    code, _, err = run(capsys, "transfer", content, style, "-o", out, "--size", "64", "--steps", "4", "--scales", "2",
+                       "--quiet", "--save-every", "2", "--animation", tmp_path / "a.gif")
+    assert code == 0, err
+    assert sorted(p.name for p in tmp_path.glob("r.step*.png")) == ["r.step00002.png", "r.step00004.png",
+                                                                   "r.step00006.png", "r.step00008.png"]
+    with Image.open(tmp_path / "a.gif") as gif:
+        assert gif.n_frames >= 8  # one per step (Pillow merges the identical final frame)
+
+
+def test_progress_bar_shows_scale_and_losses(tmp_path, capsys, image_files):
+    content, style = image_files
+    code, _, err = run(capsys, "transfer", content, style, "-o", tmp_path / "o.png", "--size", "48", "--steps", "2")
+    assert code == 0
+    assert "scale 1/" in err and "style" in err and "content" in err and "left" in err
+
+
+def test_masks_and_blend_weights(tmp_path, capsys, image_files):
+    content, style = image_files
+    mask = tmp_path / "mask.png"
+    Image.fromarray(np.tile(np.linspace(0, 255, 96, dtype=np.uint8), (64, 1))).save(mask)
+    code, _, err = run(capsys, "transfer", content, style, "sample:mosaic", "--mask", mask, "none",
+                       "--style-weights", "1", "2", "-o", tmp_path / "m.png", *TINY)
+    assert code == 0, err
+
+
+def _truncated(path):
+    Image.fromarray(np.zeros((64, 64, 3), dtype=np.uint8) + 90).save(path)
+    path.write_bytes(path.read_bytes()[:60])
+
+
+BAD = [
+    (["transfer", "{missing}", "{style}"], "content image '.*missing.png' does not exist"),
+    (["transfer", "{content}", "{text}"], "style image '.*notes.txt' is not an image file"),
+    (["transfer", "{content}", "{truncated}"], "style image '.*cut.png' is corrupt or truncated"),
+    (["transfer", "{content}", "{style}", "--style-layers", "relu4_9"], "unknown VGG-19 layer 'relu4_9'"),
+    (["transfer", "{content}", "{style}", "--content-layers", "conv9_1"], "unknown VGG-19 layer 'conv9_1'"),
+    (["transfer", "{content}", "{style}", "--style-weight", "-3"], "style_weight must be a number between 0"),
+    (["transfer", "{content}", "{style}", "--tv-weight", "1e30"], "tv_weight must be a number between 0"),
+    (["transfer", "{content}", "{style}", "--style-weights", "-1"], "style weight must be"),
+    (["transfer", "{content}", "{style}", "--steps", "0"], "steps must be a positive"),
+    (["transfer", "{content}", "{style}", "--size", "-1"], "size must be a positive"),
+    (["transfer", "{content}", "{style}", "--size", "0"], "size must be a positive"),
+    (["transfer", "{content}", "{style}", "--size", "12000"], "needs about .* GiB"),
+    (["transfer", "{content}", "{style}", "--size", "99999"], "beyond what Brushwork supports"),
+    (["transfer", "{content}", "{style}", "--mask", "{tallmask}"], "mask 1 is 20x90 but the content image is 96x64"),
+    (["transfer", "{content}", "{style}", "--mask", "{tallmask}", "{tallmask}"], "2 masks given for 1 styles"),
+    (["transfer", "{content}", "{style}", "--device", "tpu"], "unknown device 'tpu'"),
+    (["reconstruct", "{content}", "--layer", "fc7"], "unknown VGG-19 layer 'fc7'"),
+    (["texture", "{missing}"], "style image '.*missing.png' does not exist"),
+    (["grid", "--content", "{content}", "--style", "{text}"], "not an image file"),
+    (["transfer", "{content}", "{style}", "--init-image", "{text}"], "initial image '.*notes.txt' is not an image"),
+]
+
+
+@pytest.mark.parametrize("argv, message", BAD)
+def test_bad_input_is_one_line_exit_2_and_no_output(tmp_path, capsys, image_files, argv, message):
+    content, style = image_files
+    (tmp_path / "notes.txt").write_text("not a picture")
+    _truncated(tmp_path / "cut.png")
+    Image.new("L", (20, 90), 255).save(tmp_path / "tall.png")
+    paths = {"missing": tmp_path / "missing.png", "content": content, "style": style, "text": tmp_path / "notes.txt",
+             "truncated": tmp_path / "cut.png", "tallmask": tmp_path / "tall.png"}
+    out = tmp_path / "out.png"
+    out.write_bytes(b"previous result")
+    extra = [flag for opt, flag in (("--steps", ["--steps", "1"]), ("--size", ["--size", "48"])) if opt not in argv]
+    extra = [item for pair in extra for item in pair]
+    code, _, err = run(capsys, *[a.format(**paths) for a in argv], "-o", out, "--quiet", *extra)
+    assert code == 2
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in err, err
+    assert lines[0].startswith("brushwork: error: ")
+    assert re.search(message, lines[0]), lines[0]
+    assert out.read_bytes() == b"previous result"
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".")) == []
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["transfer", "{content}", "{style}", "-o", "{out}.bmp"], "unsupported extension"),
+        (["transfer", "{content}", "{style}", "-o", "/no/such/dir/o.png"], "output folder '/no/such/dir' does not exist"),
+        (["transfer", "{content}", "{style}", "-o", "{out}.png", "--animation", "{out}.mp4"], "must end in .gif"),
+    ],
+)
+def test_bad_outputs_fail_before_any_work(tmp_path, capsys, image_files, argv, message):
+    content, style = image_files
+    argv = [a.format(content=content, style=style, out=tmp_path / "o") for a in argv]
+    code, _, err = run(capsys, *argv, "--quiet")
+    assert code == 2 and message in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "o.png").exists()
+
+
+def test_argparse_errors_exit_2(capsys):
+    assert main(["transfer"]) == 2
+    assert main(["transfer", "a.png", "b.png", "-o", "o.png", "--steps", "many"]) == 2
+    assert main(["transfer", "a.png", "b.png", "-o", "o.png", "--style-schedule", "cosine:1:2"]) == 2
+    assert main(["paint"]) == 2
+    err = capsys.readouterr().err
+    assert "invalid" in err and "Traceback" not in err
+    assert all(line.startswith("brushwork") for line in err.strip().splitlines())  # one line per error
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root can read any file")
+def test_unreadable_file(tmp_path, capsys, image_files):
+    content, style = image_files
+    os.chmod(style, 0)
+    code, _, err = run(capsys, "transfer", content, style, "-o", tmp_path / "o.png", *TINY)
+    assert code == 2 and "not readable" in err
+
+
+def test_unreadable_file_as_any_user(tmp_path, capsys, image_files, monkeypatch):
+    content, style = image_files
+    real_access = os.access
+    monkeypatch.setattr(os, "access", lambda p, mode: False if str(p) == str(style) else real_access(p, mode))
+    code, _, err = run(capsys, "transfer", content, style, "-o", tmp_path / "o.png", *TINY)
+    assert code == 2 and err.strip().endswith("style.png' is not readable (permission denied)")
+
+
+def test_python_dash_m_runs_the_same_cli(tmp_path):
+    result = subprocess.run([sys.executable, "-m", "brushwork", "transfer", "nope.png", "sample:strokes", "-o",
+                             str(tmp_path / "o.png")], capture_output=True, text=True)
+    assert result.returncode == 2
+    assert result.stderr.strip() == "brushwork: error: content image 'nope.png' does not exist"
+    help_text = subprocess.run([sys.executable, "-m", "brushwork", "transfer", "--help"], capture_output=True, text=True)
+    assert help_text.returncode == 0 and "--preserve-color" in help_text.stdout and "(default: 512)" in help_text.stdout

@@ -1,0 +1,184 @@
+"""Behaviour of the optimiser on small images (64-96 px, a few dozen steps)."""
+
+from dataclasses import replace
+
+import pytest
+import torch
+
+from brushwork.color import rgb_to_yiq
+from brushwork.errors import InputError
+from brushwork.features import VGGFeatures
+from brushwork.image_io import resize
+from brushwork.losses import StyleTarget, content_loss
+from brushwork.optimize import StopOptimization
+from brushwork.schedules import WeightSchedule
+from brushwork.transfer import TransferConfig, reconstruct, stylize, synthesize_texture
+
+pytestmark = pytest.mark.slow
+
+FAST = TransferConfig(size=96, steps=30, scales=2, device="cpu")
+STYLE_LAYERS = FAST.style_layers
+
+
+def style_distance(image, style):
+    """Mean relative Gram distance over the default style layers (lower = more like the style)."""
+    net = VGGFeatures(STYLE_LAYERS)
+    target = StyleTarget.from_features([net(style)])
+    with torch.no_grad():
+        return sum(target.layer_losses(net(image)).values()).item() / len(STYLE_LAYERS)
+
+
+def test_total_loss_falls_by_a_large_factor(content, style):
+    """From white noise, 60 L-BFGS steps cut the total loss 5x and the style term 8x."""
+    losses = []
+    config = replace(FAST, scales=1, steps=60, init="noise")
+    stylize(content, [style], config=config, callback=lambda p: losses.append(p.losses))
+    assert len(losses) == 60
+    assert losses[-1]["total"] < losses[0]["total"] / 5
+    assert losses[-1]["style"] < losses[0]["style"] / 8
+
+
+def test_output_is_much_closer_to_the_style_than_the_content_is(content, style):
+    out = stylize(content, [style], config=FAST)
+    assert out.shape == (1, 3, 64, 96) and out.min() >= 0 and out.max() <= 1
+    assert style_distance(out, style) < 0.3 * style_distance(content, style)
+
+
+def test_same_seed_same_pixels_other_seed_other_pixels(content, style):
+    config = replace(FAST, init="noise", steps=8, scales=1, seed=3)
+    a = stylize(content, [style], config=config)
+    b = stylize(content, [style], config=config)
+    c = stylize(content, [style], config=replace(config, seed=4))
+    assert torch.equal(a, b)
+    assert not torch.equal(a, c)
+
+
+def chroma(image):
+    return rgb_to_yiq(image)[:, 1:]
+
+
+def test_luminance_transfer_keeps_the_content_chroma(content, style):
+    plain = stylize(content, [style], config=FAST)
+    kept = stylize(content, [style], config=replace(FAST, preserve_color="luminance"))
+    target = chroma(resize(content, kept.shape[-2:]))
+    kept_error = (chroma(kept) - target).abs().mean()
+    plain_error = (chroma(plain) - target).abs().mean()
+    assert kept_error < 0.01 < plain_error
+    assert kept_error < plain_error / 5
+
+
+def test_histogram_matching_keeps_the_content_palette(content, style):
+    plain = stylize(content, [style], config=FAST)
+    matched = stylize(content, [style], config=replace(FAST, preserve_color="histogram"))
+    mean = lambda x: x.mean(dim=(2, 3))
+    assert (mean(matched) - mean(content)).abs().sum() < 0.5 * (mean(plain) - mean(content)).abs().sum()
+
+
+def test_mask_confines_the_style_to_its_region(content, style):
+    mask = torch.zeros(1, 1, *content.shape[-2:])
+    mask[..., : content.shape[-1] // 2] = 1.0  # left half styled
+    out = stylize(content, [style], masks=[mask], config=FAST)
+    change = (out - resize(content, out.shape[-2:])).abs().mean(dim=(0, 1, 2))
+    w = out.shape[-1]
+    left, right = change[: w // 4].mean(), change[-w // 4 :].mean()
+    assert right < 0.5 * left
+
+
+def test_mask_of_wrong_shape_and_count_are_rejected(content, style):
+    with pytest.raises(InputError, match="mask 1 is 10x40"):
+        stylize(content, [style], masks=[torch.ones(1, 1, 40, 10)], config=FAST)
+    with pytest.raises(InputError, match="2 masks given for 1 style"):
+        stylize(content, [style], masks=[None, None], config=FAST)
+
+
+def test_two_styles_blend_between_each_other(content, style):
+    other = resize(torch.linspace(0, 1, 96).view(1, 1, 1, 96).expand(1, 3, 64, 96).contiguous(), (64, 96))
+    only_first = stylize(content, [style, other], style_weights=[1, 0.0001], config=FAST)
+    only_second = stylize(content, [style, other], style_weights=[0.0001, 1], config=FAST)
+    assert style_distance(only_first, style) < style_distance(only_second, style)
+    assert style_distance(only_second, other) < style_distance(only_first, other)
+
+
+def test_zero_style_schedule_leaves_the_content_untouched(content, style):
+    config = replace(FAST, tv_weight=0.0, style_schedule=WeightSchedule(0.0, 0.0), scales=1, steps=5)
+    out = stylize(content, [style], config=config)
+    assert torch.allclose(out, resize(content, out.shape[-2:]), atol=1e-6)
+
+
+def test_reconstruct_approaches_the_content(content):
+    shallow = replace(FAST, steps=60, scales=1, size=64)
+    target = resize(content, (43, 64))
+    out = reconstruct(content, layer="relu2_1", config=shallow)
+    noise = torch.rand(out.shape, generator=torch.Generator().manual_seed(shallow.seed))
+    assert (out - target).pow(2).mean() < 0.2 * (noise - target).pow(2).mean()
+
+
+def test_texture_moves_toward_the_style_statistics(style):
+    config = replace(FAST, steps=40, scales=1, size=64)
+    out = synthesize_texture(style, config=config)
+    noise = torch.rand(out.shape, generator=torch.Generator().manual_seed(config.seed))
+    assert out.shape == (1, 3, 64, 64)
+    assert style_distance(out, style) < 0.2 * style_distance(noise, style)
+
+
+def test_adam_also_lowers_the_loss(content, style):
+    losses = []
+    config = replace(FAST, optimizer="adam", scales=1, steps=40, learning_rate=0.03)
+    stylize(content, [style], config=config, callback=lambda p: losses.append(p.losses["total"]))
+    assert losses[-1] < losses[0] / 2
+
+
+def test_callback_can_stop_the_run_and_reports_progress(content, style):
+    events = []
+
+    def callback(event):
+        events.append(event)
+        if event.step == 7:
+            raise StopOptimization
+
+    out = stylize(content, [style], config=FAST, callback=callback)
+    assert [e.step for e in events] == list(range(1, 8))
+    assert events[0].total_steps == 60 and events[0].scales == 2 and events[0].scale == 1
+    assert all(e.eta >= 0 and set(e.losses) == {"total", "content", "style", "tv"} for e in events)
+    assert events[-1].preview().shape[-2:] == events[-1].size and out.shape[-2:] == (64, 96)
+
+
+def test_init_from_an_image(content, style):
+    start = torch.zeros_like(content)
+    out = stylize(content, [style], init_image=start, config=replace(FAST, init="image", steps=1, scales=1))
+    assert out.mean() < 0.2  # one step from black stays dark
+    with pytest.raises(InputError, match="needs an initial image"):
+        stylize(content, [style], config=replace(FAST, init="image"))
+
+
+@pytest.mark.parametrize(
+    "changes, message",
+    [
+        ({"steps": 0}, "steps must be a positive"),
+        ({"size": -5}, "size must be a positive"),
+        ({"size": 100000}, "beyond what Brushwork supports"),
+        ({"style_weight": -1.0}, "style_weight must be a number between 0"),
+        ({"content_weight": float("nan")}, "content_weight must be"),
+        ({"tv_weight": 1e20}, "tv_weight must be"),
+        ({"style_layers": ("relu9_9",)}, "unknown VGG-19 layer 'relu9_9'"),
+        ({"optimizer": "sgd"}, "optimizer must be one of"),
+        ({"style_layer_weights": (1.0,)}, "1 style layer weights given for 5"),
+    ],
+)
+def test_bad_config_values_are_named(changes, message):
+    with pytest.raises(InputError, match=message):
+        replace(FAST, **changes)
+
+
+def test_size_that_cannot_fit_in_memory_is_refused_before_work(content, style):
+    with pytest.raises(InputError, match="GiB"):
+        stylize(content, [style], config=replace(FAST, size=16000))
+
+
+def test_content_loss_of_output_stays_bounded(content, style):
+    """The content is still recognisable: relu4_2 distance well below that of an unrelated image."""
+    out = stylize(content, [style], config=FAST)
+    net = VGGFeatures(["relu4_2"])
+    target = net(resize(content, out.shape[-2:]))["relu4_2"]
+    with torch.no_grad():
+        assert content_loss(net(out)["relu4_2"], target) < 0.5 * content_loss(net(resize(style, out.shape[-2:]))["relu4_2"], target)
