@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import json
 import sys
 import time
 from pathlib import Path
@@ -19,10 +20,11 @@ from PIL import Image
 from . import __version__
 from .errors import BrushworkError, InputError
 from .image_io import check_output_path, load_image, load_mask, save_gif, save_image, tensor_to_pil
+from .metrics import score
 from .optimize import Progress
 from .samples import SAMPLES
 from .schedules import WeightSchedule
-from .transfer import TransferConfig, reconstruct, stylize, stylize_grid, synthesize_texture
+from .transfer import DEMO_CONFIG, RECONSTRUCT_CONFIG, TransferConfig, reconstruct, resolve_device, stylize, stylize_grid, synthesize_texture
 
 PROG = "brushwork"
 
@@ -34,22 +36,25 @@ def _schedule(text: str) -> WeightSchedule:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
-def _add_config_options(parser: argparse.ArgumentParser, skip: Sequence[str] = ()) -> None:
-    """One flag per TransferConfig field, with the field's default and help text."""
+def _add_config_options(
+    parser: argparse.ArgumentParser, base: TransferConfig = TransferConfig(), skip: Sequence[str] = ()
+) -> None:
+    """One flag per TransferConfig field, with ``base``'s value as default and the field's help."""
     group = parser.add_argument_group("optimisation options (defaults from TransferConfig)")
     for name, info in TransferConfig.help().items():
         if name in skip:
             continue
-        default, flag = info["default"], "--" + name.replace("_", "-")
+        default, flag = getattr(base, name), "--" + name.replace("_", "-")
         kwargs: dict = {"dest": name, "default": default, "help": f"{info['help']} (default: %(default)s)"}
-        if "choices" in info:
+        if name == "init":  # a file name is also accepted, so no fixed choices
+            kwargs.update(metavar="content|noise|FILE", help="starting image: content, noise, or an image file (default: content)")
+        elif "choices" in info:
             kwargs["choices"] = info["choices"]
         elif isinstance(default, WeightSchedule):
             kwargs.update(type=_schedule, metavar="SHAPE:START:END")
         elif isinstance(default, tuple) or default is None:
             kwargs.update(nargs="+", type=float if default is None else str, metavar="W" if default is None else "LAYER")
-            if default is not None:
-                kwargs["help"] = f"{info['help']} (default: {' '.join(default)})"
+            kwargs["help"] = info["help"] if default is None else f"{info['help']} (default: {' '.join(default)})"
         else:
             kwargs["type"] = type(default)
         group.add_argument(flag, **kwargs)
@@ -91,7 +96,6 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("styles", nargs="+", metavar="STYLE", help="style image(s)")
     p.add_argument("--style-weights", type=float, nargs="+", metavar="W", help="blend weight per style (default: equal)")
     p.add_argument("--mask", nargs="+", metavar="MASK", help="one grayscale mask per style (white = styled), or 'none'")
-    p.add_argument("--init-image", metavar="FILE", help="starting image (implies --init image)")
     _add_output_options(p)
     _add_config_options(p)
 
@@ -99,7 +103,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("content", help="content image")
     p.add_argument("--layer", default="relu4_2", help="VGG-19 layer to match (default: %(default)s)")
     _add_output_options(p)
-    _add_config_options(p, skip=("init",))
+    _add_config_options(p, RECONSTRUCT_CONFIG, skip=("init",))
 
     p = sub.add_parser("texture", help="synthesize a texture from noise that matches a style's statistics")
     p.add_argument("style", help="style image")
@@ -112,14 +116,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--style", nargs="+", required=True, metavar="IMAGE", help="style images")
     p.add_argument("-o", "--output", required=True, help="output image")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
-    _add_config_options(p)
+    _add_config_options(p, skip=("init",))
+
+    p = sub.add_parser("score", help="quality metrics of an output against its content and style")
+    p.add_argument("content", help="content image")
+    p.add_argument("style", help="style image")
+    p.add_argument("output", help="stylized image to score")
+    p.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps (default: %(default)s)")
 
     p = sub.add_parser("demo", help="stylize a built-in photo with a built-in painting; needs no files")
     p.add_argument("--content", default="sample:chelsea", help="content (default: %(default)s)")
     p.add_argument("--style", default="sample:strokes", help="style (default: %(default)s)")
     _add_output_options(p, required=False, default="brushwork-demo.png")
-    _add_config_options(p)
-    p.set_defaults(size=384)
+    _add_config_options(p, DEMO_CONFIG)
     return parser
 
 
@@ -200,12 +210,11 @@ def _check_outputs(args: argparse.Namespace) -> None:
 
 
 def cmd_transfer(args: argparse.Namespace) -> Path:
-    init_image = None
-    overrides = {}
-    if args.init_image:
-        overrides["init"] = "image"
-        init_image = load_image(args.init_image, "initial image")
-    config = _config(args, **overrides)
+    init_image, init_file = None, args.init
+    if args.init not in ("content", "noise"):
+        init_image = load_image(args.init, "initial image")
+        args.init = "image"
+    config = _config(args)
     _check_outputs(args)
     content = load_image(args.content, "content image")
     styles = [load_image(s, "style image") for s in args.styles]
@@ -217,7 +226,8 @@ def cmd_transfer(args: argparse.Namespace) -> Path:
     image, elapsed = _run_with_reporter(args, lambda cb: stylize(
         content, styles, style_weights=args.style_weights, masks=masks, init_image=init_image, config=config, callback=cb))
     meta = _metadata("transfer", config, elapsed, content=args.content, styles=args.styles,
-                     style_weights=args.style_weights, masks=args.mask, init_image=args.init_image)
+                     style_weights=args.style_weights, masks=args.mask,
+                     init_image=None if init_image is None else init_file)
     return save_image(image, args.output, meta)
 
 
@@ -262,14 +272,30 @@ def _label(source: str) -> str:
     return source.split(":", 1)[1] if source.startswith("sample:") else Path(source).stem
 
 
+def cmd_score(args: argparse.Namespace) -> None:
+    device = resolve_device(args.device)
+    images = [load_image(p, role).to(device) for p, role in
+              ((args.content, "content image"), (args.style, "style image"), (args.output, "output image"))]
+    scores = score(images[2], images[0], images[1]).as_dict()
+    if args.json:
+        print(json.dumps(scores, indent=2))
+        return
+    notes = {"content_distance": "lower is closer to the content (relu4_2)",
+             "style_distance": "lower is closer to the style (Gram, relu1_1..relu5_1)",
+             "ssim": "higher keeps more of the content's structure (luminance)",
+             "style_swd": "lower is closer to the style (sliced Wasserstein, other layers)"}
+    for name, value in scores.items():
+        print(f"{name:<17} {value:8.4f}   {notes[name]}")
+
+
 def cmd_demo(args: argparse.Namespace) -> Path:
     args.styles = [args.style]
-    args.style_weights = args.mask = args.init_image = None
+    args.style_weights = args.mask = None
     return cmd_transfer(args)
 
 
 COMMANDS = {"transfer": cmd_transfer, "reconstruct": cmd_reconstruct, "texture": cmd_texture,
-            "grid": cmd_grid, "demo": cmd_demo}
+            "grid": cmd_grid, "score": cmd_score, "demo": cmd_demo}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -287,7 +313,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"{PROG}: interrupted; nothing written", file=sys.stderr)
         return 130
-    print(f"wrote {path}")
+    if path is not None:
+        print(f"wrote {path}")
     return 0
 
 

@@ -103,6 +103,14 @@ def check_weight(name: str, value: float) -> None:
         raise InputError(f"{name} must be a number between 0 and {MAX_WEIGHT:g}, got {value}")
 
 
+RECONSTRUCT_CONFIG = TransferConfig(scales=1, steps=300, tv_weight=0.0)
+"""Defaults of :func:`reconstruct`: the classic experiment runs at one scale from white noise
+with no smoothing, so that what a deep layer does not keep stays visibly lost."""
+
+DEMO_CONFIG = TransferConfig(size=384)
+"""Defaults of ``brushwork demo``: small enough to finish in about a minute on two CPU cores."""
+
+
 def resolve_device(name: str) -> torch.device:
     """``auto`` picks CUDA, then Apple MPS, then the CPU; other names are checked."""
     if name == "auto":
@@ -315,7 +323,7 @@ def reconstruct(
     content: Tensor,
     *,
     layer: str = "relu4_2",
-    config: TransferConfig = TransferConfig(),
+    config: TransferConfig = RECONSTRUCT_CONFIG,
     callback: ProgressCallback | None = None,
 ) -> Tensor:
     """Recover an image from white noise that matches ``content``'s features at ``layer``.

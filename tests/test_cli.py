@@ -35,17 +35,20 @@ def test_transfer_writes_the_image_with_its_parameters(tmp_path, capsys, image_f
 
 def test_every_mode_accepts_size_steps_seed_device(tmp_path, capsys, image_files):
     content, style = image_files
-    for argv in (
+    for i, argv in enumerate((
         ["reconstruct", content, "--layer", "conv4_2"],
         ["texture", style, "--layers", "relu1_1", "relu2_1"],
         ["grid", "--content", content, "sample:coffee", "--style", style],
         ["demo"],
-    ):
-        out = tmp_path / f"{argv[0]}.png"
+        ["transfer", content, style, "--init", style],
+        ["transfer", content, style, "--init", "noise", "--preserve-color", "luminance", "--optimizer", "adam"],
+    )):
+        out = tmp_path / f"{i}-{argv[0]}.png"
         code, _, err = run(capsys, *argv, "-o", out, *TINY, "--seed", "1")
         assert code == 0, err
         assert out.exists()
-    with Image.open(tmp_path / "grid.png") as grid:  # 2 contents x 1 style plus labels
+    assert read_metadata(tmp_path / "4-transfer.png")["init_image"] == str(style)
+    with Image.open(tmp_path / "2-grid.png") as grid:  # 2 contents x 1 style plus labels
         assert grid.height > 2 * 48 and grid.width > 2 * 48
 
 
@@ -102,7 +105,7 @@ BAD = [
     (["reconstruct", "{content}", "--layer", "fc7"], "unknown VGG-19 layer 'fc7'"),
     (["texture", "{missing}"], "style image '.*missing.png' does not exist"),
     (["grid", "--content", "{content}", "--style", "{text}"], "not an image file"),
-    (["transfer", "{content}", "{style}", "--init-image", "{text}"], "initial image '.*notes.txt' is not an image"),
+    (["transfer", "{content}", "{style}", "--init", "{text}"], "initial image '.*notes.txt' is not an image"),
 ]
 
 

@@ -1,0 +1,101 @@
+"""Quality metrics that do not depend on any method's own loss weights.
+
+``score(output, content, style)`` compares an output with the content image (resized to
+the output) and the style image (scaled so its long side equals the output's):
+
+* ``content_distance`` - ``||F(out) - F(content)||^2 / ||F(content)||^2`` at relu4_2;
+* ``style_distance`` - mean over relu1_1 ... relu5_1 of ``||G(out) - G(style)||^2 / ||G(style)||^2``,
+  with G the Gram matrix normalised by H*W;
+* ``ssim`` - structural similarity (Wang et al. 2004) of luminance between output and content;
+* ``style_swd`` - sliced Wasserstein distance between the output's and the style's feature
+  distributions at relu1_2, relu2_2, relu3_4 and relu4_4: layers the default loss does not
+  use, and a statistic (whole 1-D distributions, not second moments) it does not optimise,
+  so a method cannot score well on it by fitting Gram matrices alone.
+
+Lower is better for the distances, higher for SSIM.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from .color import luminance
+from .features import VGGFeatures
+from .image_io import fit_long_side, resize
+from .losses import content_loss, gram_matrix, style_loss
+
+CONTENT_LAYER = "relu4_2"
+STYLE_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
+SWD_LAYERS = ("relu1_2", "relu2_2", "relu3_4", "relu4_4")
+
+
+@dataclass(frozen=True)
+class Scores:
+    content_distance: float
+    style_distance: float
+    ssim: float
+    style_swd: float
+
+    def as_dict(self) -> dict[str, float]:
+        return asdict(self)
+
+
+def ssim(a: Tensor, b: Tensor, *, window: int = 11, sigma: float = 1.5) -> float:
+    """Mean SSIM of two (1, 1, H, W) images in [0, 1], Gaussian window as in Wang et al."""
+    coords = torch.arange(window, dtype=a.dtype, device=a.device) - window // 2
+    g = torch.exp(-(coords**2) / (2 * sigma**2))
+    g = (g / g.sum()).view(1, 1, 1, -1)
+    blur = lambda x: F.conv2d(F.conv2d(x, g), g.transpose(2, 3))
+    c1, c2 = 0.01**2, 0.03**2
+    mu_a, mu_b = blur(a), blur(b)
+    var_a = blur(a * a) - mu_a**2
+    var_b = blur(b * b) - mu_b**2
+    cov = blur(a * b) - mu_a * mu_b
+    num = (2 * mu_a * mu_b + c1) * (2 * cov + c2)
+    den = (mu_a**2 + mu_b**2 + c1) * (var_a + var_b + c2)
+    return float((num / den).mean())
+
+
+def sliced_wasserstein(x: Tensor, y: Tensor, *, projections: int = 64, quantiles: int = 256, seed: int = 0) -> float:
+    """Relative sliced Wasserstein-2 distance between feature sets (1, C, H, W) and (1, C, H', W').
+
+    Both are projected on the same random unit directions (seeded, so the figure is
+    repeatable); each projection's distribution is summarised by ``quantiles`` quantiles.
+    Divided by the mean squared projection of ``y`` so that layers are comparable.
+    """
+    c = x.shape[1]
+    gen = torch.Generator().manual_seed(seed)
+    dirs = F.normalize(torch.randn(c, projections, generator=gen), dim=0).to(x)
+    px = x.reshape(c, -1).T @ dirs
+    py = y.reshape(c, -1).T @ dirs
+    qx, qy = _quantiles(px, quantiles), _quantiles(py, quantiles)
+    return float((qx - qy).pow(2).mean() / py.pow(2).mean().clamp_min(1e-12))
+
+
+def _quantiles(values: Tensor, count: int) -> Tensor:
+    """``count`` evenly spaced quantiles of each column (nearest rank; one sort, no interpolation)."""
+    ordered = values.sort(dim=0).values
+    ranks = torch.linspace(0, values.shape[0] - 1, count, device=values.device).round().long()
+    return ordered[ranks]
+
+
+@torch.no_grad()
+def score(output: Tensor, content: Tensor, style: Tensor) -> Scores:
+    """Compare ``output`` (1, 3, H, W) with ``content`` and ``style``; see the module docstring."""
+    size = tuple(output.shape[-2:])
+    content = resize(content, size)
+    style = resize(style, fit_long_side(*style.shape[-2:], max(size)))
+    net = VGGFeatures((CONTENT_LAYER,) + STYLE_LAYERS + SWD_LAYERS).to(output.device)
+    fo, fc, fs = net(output), net(content.to(output)), net(style.to(output))
+    style_d = sum(style_loss(gram_matrix(fo[n]), gram_matrix(fs[n])).item() for n in STYLE_LAYERS) / len(STYLE_LAYERS)
+    swd = sum(sliced_wasserstein(fo[n], fs[n]) for n in SWD_LAYERS) / len(SWD_LAYERS)
+    return Scores(
+        content_distance=content_loss(fo[CONTENT_LAYER], fc[CONTENT_LAYER]).item(),
+        style_distance=style_d,
+        ssim=ssim(luminance(output.clamp(0, 1)), luminance(content)),
+        style_swd=swd,
+    )

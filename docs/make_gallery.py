@@ -1,0 +1,127 @@
+"""Make every picture in README.md and docs/ from the shared images, with Brushwork itself.
+
+    .venv/bin/python docs/make_gallery.py [--images ../shared/data/images] [--size 320]
+
+The input images are not in the repository (see ../shared/data/images/SOURCES.md); the
+outputs are, in docs/gallery/. Each output is a JPEG whose EXIF carries its parameters.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import torch
+from PIL import Image, ImageDraw, ImageFont
+
+import brushwork as bw
+from brushwork.image_io import fit_long_side, resize, save_gif, save_image, tensor_to_pil
+from brushwork.transfer import RECONSTRUCT_CONFIG, TransferConfig, stylize_grid
+
+OUT = Path(__file__).parent / "gallery"
+
+
+def strip(images: list[Image.Image], labels: list[str], height: int = 256) -> Image.Image:
+    """Pictures side by side at one height, each captioned."""
+    font = ImageFont.load_default(size=16)
+    scaled = [im.resize((round(im.width * height / im.height), height), Image.LANCZOS) for im in images]
+    sheet = Image.new("RGB", (sum(s.width for s in scaled) + 8 * (len(scaled) + 1), height + 40), "white")
+    draw, x = ImageDraw.Draw(sheet), 8
+    for im, label in zip(scaled, labels):
+        sheet.paste(im, (x, 8))
+        draw.text((x + im.width // 2, height + 24), label, fill="black", font=font, anchor="mm")
+        x += im.width + 8
+    return sheet
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--images", default=os.environ.get("BRUSHWORK_IMAGES", "../shared/data/images"))
+    parser.add_argument("--size", type=int, default=320)
+    parser.add_argument("--only", nargs="*", help="make only these pictures (grid, color, mask, blend, reconstruct, texture, animation, demo)")
+    args = parser.parse_args()
+    torch.set_num_threads(os.cpu_count() or 1)
+    images = Path(args.images)
+    content = lambda name: bw.load_image(images / "content" / name, "content image")
+    style = lambda name: bw.load_image(images / "style" / name, "style image")
+    config = TransferConfig(size=args.size)
+    OUT.mkdir(exist_ok=True)
+    wanted = set(args.only or ["grid", "color", "mask", "blend", "reconstruct", "texture", "animation", "demo"])
+
+    def made(name: str, image, meta: dict, start: float) -> None:
+        path = save_image(image, OUT / name, {**meta, "size": args.size, "seconds": round(time.perf_counter() - start, 1)})
+        print(f"{path}  {time.perf_counter() - start:.0f}s", flush=True)
+
+    if "grid" in wanted:
+        t = time.perf_counter()
+        contents = [(n.split(".")[0], content(n)) for n in ("golden_gate.jpg", "cat.png", "columns.jpg")]
+        styles = [(n.split(".")[0], style(n)) for n in ("starry_night.jpg", "the_wave.jpg", "composition_vii.jpg", "the_scream.jpg")]
+        made("grid.jpg", stylize_grid(contents, styles, config=config, cell_px=args.size), {"what": "grid"}, t)
+
+    if "color" in wanted:
+        t = time.perf_counter()
+        c, s = content("paris.jpg"), style("starry_night.jpg")
+        outs = [bw.stylize(c, [s], config=replace(config, preserve_color=m)) for m in ("none", "luminance", "histogram")]
+        pics = [tensor_to_pil(resize(c, outs[0].shape[-2:]))] + [tensor_to_pil(o) for o in outs]
+        made("color.jpg", strip(pics, ["content", "--preserve-color none", "luminance", "histogram"]), {"what": "color"}, t)
+
+    if "mask" in wanted:
+        t = time.perf_counter()
+        c = content("golden_gate.jpg")
+        sky = torch.zeros(1, 1, *c.shape[-2:])
+        sky[..., : int(c.shape[-2] * 0.42), :] = 1.0
+        out = bw.stylize(c, [style("starry_night.jpg"), style("the_wave.jpg")], masks=[sky, 1 - sky], config=config)
+        mask_pic = tensor_to_pil(resize(sky.expand(1, 3, -1, -1), out.shape[-2:]))
+        made("mask.jpg", strip([tensor_to_pil(resize(c, out.shape[-2:])), mask_pic, tensor_to_pil(out)],
+                               ["content", "mask: white = starry_night, black = the_wave", "result"]), {"what": "mask"}, t)
+
+    if "blend" in wanted:
+        t = time.perf_counter()
+        c, a, b = content("cat.png"), style("starry_night.jpg"), style("the_scream.jpg")
+        weights = [(1, 0), (0.75, 0.25), (0.5, 0.5), (0.25, 0.75), (0, 1)]
+        outs = [tensor_to_pil(bw.stylize(c, [a, b], style_weights=w, config=config)) for w in weights]
+        made("blend.jpg", strip(outs, [f"{w[0]:g} : {w[1]:g}" for w in weights], height=200),
+             {"what": "blend starry_night : the_scream"}, t)
+
+    if "reconstruct" in wanted:
+        t = time.perf_counter()
+        c = content("cat.png")
+        layers = ["relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1"]
+        classic = replace(RECONSTRUCT_CONFIG, size=256)
+        outs = [tensor_to_pil(bw.reconstruct(c, layer=layer, config=classic)) for layer in layers]
+        made("reconstruct.jpg", strip(outs, layers, height=170), {"what": "reconstruct"}, t)
+
+    if "texture" in wanted:
+        t = time.perf_counter()
+        names = ["starry_night.jpg", "the_wave.jpg", "composition_vii.jpg", "woman_with_hat.jpg"]
+        small = replace(config, size=256)
+        outs = [tensor_to_pil(bw.synthesize_texture(style(n), config=small)) for n in names]
+        made("texture.jpg", strip(outs, [n.split(".")[0] for n in names], height=200), {"what": "texture"}, t)
+
+    if "animation" in wanted:
+        t = time.perf_counter()
+        frames: list[Image.Image] = []
+
+        def grab(event: bw.Progress) -> None:
+            if event.step % 4 == 0:
+                frames.append(tensor_to_pil(resize(event.preview(), fit_long_side(*event.size, 256))))
+
+        small = replace(config, size=256, init="noise")
+        out = bw.stylize(content("cat.png"), [style("starry_night.jpg")], config=small, callback=grab)
+        save_gif(frames + [tensor_to_pil(out)], OUT / "animation.gif")
+        print(f"{OUT / 'animation.gif'}  {time.perf_counter() - t:.0f}s", flush=True)
+
+    if "demo" in wanted:
+        t = time.perf_counter()
+        c = bw.load_image("sample:chelsea")
+        outs = [bw.stylize(c, [bw.load_image(f"sample:{s}")], config=replace(config, size=384)) for s in ("strokes", "mosaic")]
+        pics = [tensor_to_pil(bw.load_image(f"sample:{s}")) for s in ("strokes", "mosaic")] + [tensor_to_pil(o) for o in outs]
+        made("samples.jpg", strip(pics, ["sample:strokes", "sample:mosaic", "chelsea + strokes", "chelsea + mosaic"], height=220),
+             {"what": "built-in samples"}, t)
+
+
+if __name__ == "__main__":
+    main()
