@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+from dataclasses import replace
 import json
 import sys
 import time
@@ -20,11 +21,12 @@ from PIL import Image
 from . import __version__
 from .errors import BrushworkError, InputError
 from .image_io import check_output_path, load_image, load_mask, save_gif, save_image, tensor_to_pil
+from .devices import resolve_device
 from .metrics import score
 from .optimize import Progress
 from .samples import SAMPLES
 from .schedules import WeightSchedule
-from .transfer import DEMO_CONFIG, RECONSTRUCT_CONFIG, TransferConfig, reconstruct, resolve_device, stylize, stylize_grid, synthesize_texture
+from .transfer import DEMO_CONFIG, QUALITY_PRESETS, RECONSTRUCT_CONFIG, TransferConfig, reconstruct, stylize, stylize_grid, synthesize_texture
 
 PROG = "brushwork"
 
@@ -37,15 +39,25 @@ def _schedule(text: str) -> WeightSchedule:
 
 
 def _add_config_options(
-    parser: argparse.ArgumentParser, base: TransferConfig = TransferConfig(), skip: Sequence[str] = ()
+    parser: argparse.ArgumentParser, base: TransferConfig = TransferConfig(), skip: Sequence[str] = (),
+    presets: bool = False,
 ) -> None:
-    """One flag per TransferConfig field, with ``base``'s value as default and the field's help."""
+    """One flag per TransferConfig field, with the field's help and ``base``'s value shown as default.
+
+    Flags default to None ("not given") so that :func:`_config` can lay the given ones over
+    ``base`` or over a ``--quality`` preset.
+    """
+    parser.set_defaults(base_config=base)
     group = parser.add_argument_group("optimisation options (defaults from TransferConfig)")
+    if presets:
+        group.add_argument("--quality", choices=tuple(QUALITY_PRESETS), help="preset of size-independent settings "
+                           "traded between speed and quality; options given explicitly override it (default: default)")
     for name, info in TransferConfig.help().items():
         if name in skip:
             continue
         default, flag = getattr(base, name), "--" + name.replace("_", "-")
-        kwargs: dict = {"dest": name, "default": default, "help": f"{info['help']} (default: %(default)s)"}
+        shown = " ".join(default) if isinstance(default, tuple) else default
+        kwargs: dict = {"dest": name, "default": None, "help": f"{info['help']} (default: {shown})"}
         if name == "init":  # a file name is also accepted, so no fixed choices
             kwargs.update(metavar="content|noise|FILE", help="starting image: content, noise, or an image file (default: content)")
         elif "choices" in info:
@@ -54,19 +66,23 @@ def _add_config_options(
             kwargs.update(type=_schedule, metavar="SHAPE:START:END")
         elif isinstance(default, tuple) or default is None:
             kwargs.update(nargs="+", type=float if default is None else str, metavar="W" if default is None else "LAYER")
-            kwargs["help"] = info["help"] if default is None else f"{info['help']} (default: {' '.join(default)})"
+            kwargs["help"] = info["help"] if default is None else kwargs["help"]
         else:
             kwargs["type"] = type(default)
         group.add_argument(flag, **kwargs)
 
 
-def _config(args: argparse.Namespace, **overrides) -> TransferConfig:
-    values = {f.name: getattr(args, f.name) for f in dataclasses.fields(TransferConfig) if hasattr(args, f.name)}
+def _config(args: argparse.Namespace) -> TransferConfig:
+    """The command's base config, then the --quality preset, then every option given."""
+    base = args.base_config
+    if getattr(args, "quality", None):
+        base = replace(base, **QUALITY_PRESETS[args.quality])
+    given = {f.name: getattr(args, f.name) for f in dataclasses.fields(TransferConfig)
+             if getattr(args, f.name, None) is not None}
     for key in ("content_layers", "style_layers", "style_layer_weights"):
-        if isinstance(values.get(key), list):
-            values[key] = tuple(values[key])
-    values.update(overrides)
-    return TransferConfig(**values)
+        if isinstance(given.get(key), list):
+            given[key] = tuple(given[key])
+    return replace(base, **given)
 
 
 def _add_output_options(parser: argparse.ArgumentParser, required: bool = True, default: str | None = None) -> None:
@@ -97,7 +113,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--style-weights", type=float, nargs="+", metavar="W", help="blend weight per style (default: equal)")
     p.add_argument("--mask", nargs="+", metavar="MASK", help="one grayscale mask per style (white = styled), or 'none'")
     _add_output_options(p)
-    _add_config_options(p)
+    _add_config_options(p, presets=True)
 
     p = sub.add_parser("reconstruct", help="rebuild a content image from noise using one layer's features")
     p.add_argument("content", help="content image")
@@ -116,7 +132,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--style", nargs="+", required=True, metavar="IMAGE", help="style images")
     p.add_argument("-o", "--output", required=True, help="output image")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
-    _add_config_options(p, skip=("init",))
+    _add_config_options(p, skip=("init",), presets=True)
 
     p = sub.add_parser("score", help="quality metrics of an output against its content and style")
     p.add_argument("content", help="content image")
@@ -129,7 +145,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--content", default="sample:chelsea", help="content (default: %(default)s)")
     p.add_argument("--style", default="sample:strokes", help="style (default: %(default)s)")
     _add_output_options(p, required=False, default="brushwork-demo.png")
-    _add_config_options(p, DEMO_CONFIG)
+    _add_config_options(p, DEMO_CONFIG, presets=True)
     return parser
 
 
@@ -157,7 +173,8 @@ class Reporter:
             self.bar.update(1)
         if self.save_every and event.step % self.save_every == 0:
             path = self.output.with_name(f"{self.output.stem}.step{event.step:05d}{self.output.suffix}")
-            save_image(event.preview(), path, {"step": event.step, "scale": event.scale, "losses": event.losses})
+            save_image(event.preview(), path, {"step": event.step, "scale": event.scale, "losses": event.losses,
+                                               "elapsed_s": round(event.elapsed, 3)})
         if self.animation is not None and event.step % max(1, event.total_steps // 60) == 0:
             frame = tensor_to_pil(event.preview())
             frame.thumbnail((512, 512))
@@ -211,7 +228,7 @@ def _check_outputs(args: argparse.Namespace) -> None:
 
 def cmd_transfer(args: argparse.Namespace) -> Path:
     init_image, init_file = None, args.init
-    if args.init not in ("content", "noise"):
+    if args.init not in (None, "content", "noise"):
         init_image = load_image(args.init, "initial image")
         args.init = "image"
     config = _config(args)

@@ -67,19 +67,25 @@ class MultiScaleSchedule:
     steps: tuple[int, ...]
 
     @classmethod
-    def pyramid(cls, height: int, width: int, *, scales: int, steps: int, factor: float = 2.0) -> "MultiScaleSchedule":
+    def pyramid(
+        cls, height: int, width: int, *, scales: int, steps: int, factor: float = 2.0, step_growth: float = 1.0
+    ) -> "MultiScaleSchedule":
         """``scales`` sizes ending at (height, width), each ``factor`` times the previous.
 
-        Scales whose long side would fall below :data:`MIN_SIDE` are dropped.
+        The final scale runs ``steps`` steps and each coarser one ``step_growth`` times as
+        many as the next finer one: with ``factor`` 2 a coarser step costs about a quarter,
+        so growth 2 spends most steps where they are cheap. Scales whose long side would
+        fall below :data:`MIN_SIDE` are dropped.
         """
         long_side = max(height, width)
-        sizes = []
+        sizes, counts = [], []
         for k in reversed(range(scales)):
             scale = factor**-k
             if long_side * scale < MIN_SIDE and k > 0:
                 continue
             sizes.append((max(1, round(height * scale)), max(1, round(width * scale))))
-        return cls(tuple(sizes), tuple([steps] * len(sizes)))
+            counts.append(max(1, round(steps * step_growth**k)))
+        return cls(tuple(sizes), tuple(counts))
 
     @property
     def total_steps(self) -> int:

@@ -8,7 +8,6 @@ whose field defaults are the only defaults: the CLI and the web studio read them
 from __future__ import annotations
 
 import math
-import os
 from dataclasses import dataclass, field, fields, replace
 from typing import Callable, Literal, Sequence
 
@@ -18,7 +17,8 @@ from torch import Tensor
 
 from . import color
 from .errors import InputError
-from .features import VGG19_LAYERS, Pooling, VGGFeatures, activation_bytes, check_layers
+from .devices import PRECISIONS, Precision, check_fits, resolve_device, resolve_precision
+from .features import Pooling, VGGFeatures, check_layers
 from .image_io import fit_long_side, labelled_grid, resize, tensor_to_pil
 from .losses import ContentTarget, StyleTarget
 from .optimize import LossWeights, Objective, OptimizerName, ProgressCallback, run_pyramid
@@ -37,9 +37,10 @@ class TransferConfig:
     """Every tunable of an optimisation run, with its default. Invalid values raise InputError."""
 
     size: int = _opt(512, "long side of the output in pixels")
-    steps: int = _opt(100, "optimiser steps (loss evaluations) per scale")
+    steps: int = _opt(100, "optimiser steps (loss evaluations) at the final scale")
     scales: int = _opt(3, "number of coarse-to-fine scales")
     scale_factor: float = _opt(2.0, "size ratio between successive scales")
+    step_growth: float = _opt(1.0, "each coarser scale runs this many times the steps of the next finer one")
     content_weight: float = _opt(1.0, "alpha: weight of the content loss")
     style_weight: float = _opt(3.0, "beta: weight of the style loss")
     tv_weight: float = _opt(1.0, "gamma: weight of the total-variation loss")
@@ -57,6 +58,8 @@ class TransferConfig:
     preserve_color: color.ColorMode = _opt("none", "keep the content's colours", choices=color.COLOR_MODES)
     style_schedule: WeightSchedule = _opt(WeightSchedule(), "style weight multiplier over the run, e.g. linear:0.1:1")
     tv_schedule: WeightSchedule = _opt(WeightSchedule(), "TV weight multiplier over the run, e.g. geometric:10:1")
+    precision: Precision = _opt("auto", "arithmetic of VGG-19: auto (bfloat16 where the hardware has it), float32, bfloat16",
+                                choices=PRECISIONS)
     seed: int = _opt(0, "random seed: the same seed gives the same image on the same machine")
     device: str = _opt("auto", "auto (CUDA, then MPS, then CPU), cpu, cuda, cuda:N or mps")
 
@@ -69,6 +72,8 @@ class TransferConfig:
             raise InputError(f"size {self.size} px is beyond what Brushwork supports (16384)")
         if self.scales > 1 and not 1.0 < self.scale_factor <= 8.0:
             raise InputError(f"scale_factor must be in (1, 8], got {self.scale_factor}")
+        if not 0.1 <= self.step_growth <= 10.0:
+            raise InputError(f"step_growth must be between 0.1 and 10, got {self.step_growth}")
         for name in ("content_weight", "style_weight", "tv_weight"):
             check_weight(name, getattr(self, name))
         if not 0.0 < self.learning_rate <= 10.0:
@@ -87,7 +92,8 @@ class TransferConfig:
             if sum(self.style_layer_weights) <= 0:
                 raise InputError("style layer weights must not all be zero")
         for name, allowed in (("optimizer", ("lbfgs", "adam")), ("init", ("content", "noise", "image")),
-                              ("pooling", ("max", "avg")), ("preserve_color", color.COLOR_MODES)):
+                              ("pooling", ("max", "avg")), ("preserve_color", color.COLOR_MODES),
+                              ("precision", PRECISIONS)):
             if getattr(self, name) not in allowed:
                 raise InputError(f"{name} must be one of {', '.join(allowed)}; got {getattr(self, name)!r}")
 
@@ -107,56 +113,16 @@ RECONSTRUCT_CONFIG = TransferConfig(scales=1, steps=300, tv_weight=0.0)
 """Defaults of :func:`reconstruct`: the classic experiment runs at one scale from white noise
 with no smoothing, so that what a deep layer does not keep stays visibly lost."""
 
+QUALITY_PRESETS: dict[str, dict] = {
+    "draft": {"steps": 20, "scales": 3, "step_growth": 2.0},
+    "default": {},
+    "best": {"steps": 200, "scales": 4, "step_growth": 1.5, "precision": "float32"},
+}
+"""``--quality`` presets: settings laid over TransferConfig's defaults (sizes are left alone).
+docs/benchmarks.md shows what each costs and gives."""
+
 DEMO_CONFIG = TransferConfig(size=384)
 """Defaults of ``brushwork demo``: small enough to finish in about a minute on two CPU cores."""
-
-
-def resolve_device(name: str) -> torch.device:
-    """``auto`` picks CUDA, then Apple MPS, then the CPU; other names are checked."""
-    if name == "auto":
-        if torch.cuda.is_available():
-            return torch.device("cuda")
-        if torch.backends.mps.is_available():
-            return torch.device("mps")
-        return torch.device("cpu")
-    try:
-        device = torch.device(name)
-    except RuntimeError:
-        raise InputError(f"unknown device {name!r}; use auto, cpu, cuda, cuda:N or mps") from None
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise InputError(f"device {name!r} requested but this PyTorch has no usable CUDA GPU")
-    if device.type == "mps" and not torch.backends.mps.is_available():
-        raise InputError(f"device {name!r} requested but MPS is not available")
-    if device.type not in ("cpu", "cuda", "mps"):
-        raise InputError(f"unsupported device {name!r}; use auto, cpu, cuda, cuda:N or mps")
-    return device
-
-
-def available_memory(device: torch.device) -> int:
-    """Bytes that a run may use on ``device`` (free GPU memory, or MemAvailable on Linux)."""
-    if device.type == "cuda":
-        return torch.cuda.mem_get_info(device)[0]
-    try:
-        with open("/proc/meminfo") as handle:
-            for line in handle:
-                if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024
-    except OSError:
-        pass
-    return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
-
-
-def check_fits(size: tuple[int, int], layers: Sequence[str], device: torch.device) -> None:
-    """Refuse, before any work, a size whose VGG-19 activations cannot fit in memory."""
-    deepest = max(layers, key=VGG19_LAYERS.index)
-    # Forward activations, their gradients and the optimiser's copies: about 3x the forward.
-    need = 3 * activation_bytes(*size, deepest)
-    have = available_memory(device)
-    if need > have:
-        raise InputError(
-            f"output size {size[1]}x{size[0]} needs about {need / 2**30:.1f} GiB on {device.type}, "
-            f"but only {have / 2**30:.1f} GiB is available; use a smaller --size"
-        )
 
 
 def _style_size(style: Tensor, long_side: int, style_scale: float) -> tuple[int, int]:
@@ -190,7 +156,7 @@ def _run(job: _Job, config: TransferConfig, callback: ProgressCallback | None) -
     style_layers = config.style_layers if job.styles else ()
     layers = tuple(dict.fromkeys(job.content_layers + style_layers))
     check_fits(job.output_size, layers, device)
-    extractor = VGGFeatures(layers, pooling=config.pooling).to(device)
+    extractor = VGGFeatures(layers, pooling=config.pooling, compute_dtype=resolve_precision(config.precision, device)).to(device)
     layer_weights = dict(zip(config.style_layers, config.style_layer_weights or [1.0] * len(config.style_layers)))
     content = job.content.to(device) if job.content is not None else None
     styles = [s.to(device) for s in job.styles]
@@ -212,7 +178,9 @@ def _run(job: _Job, config: TransferConfig, callback: ProgressCallback | None) -
         return Objective(extractor, content_target, targets, job.weights)
 
     finish = _finisher(job.finish_with, device)
-    schedule = MultiScaleSchedule.pyramid(*job.output_size, scales=config.scales, steps=config.steps, factor=config.scale_factor)
+    schedule = MultiScaleSchedule.pyramid(
+        *job.output_size, scales=config.scales, steps=config.steps, factor=config.scale_factor, step_growth=config.step_growth
+    )
     with torch.enable_grad():
         result = run_pyramid(
             schedule, make_objective, job.init.to(device), optimizer=config.optimizer,

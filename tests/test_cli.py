@@ -180,3 +180,19 @@ def test_python_dash_m_runs_the_same_cli(tmp_path):
     assert result.stderr.strip() == "brushwork: error: content image 'nope.png' does not exist"
     help_text = subprocess.run([sys.executable, "-m", "brushwork", "transfer", "--help"], capture_output=True, text=True)
     assert help_text.returncode == 0 and "--preserve-color" in help_text.stdout and "(default: 512)" in help_text.stdout
+
+
+def test_quality_presets_lie_under_explicit_options():
+    from brushwork.cli import _config, build_parser
+    from brushwork.transfer import QUALITY_PRESETS, TransferConfig
+
+    parse = build_parser().parse_args
+    draft = _config(parse(["transfer", "a.png", "b.png", "-o", "o.png", "--quality", "draft"]))
+    assert draft.steps == QUALITY_PRESETS["draft"]["steps"] and draft.size == TransferConfig().size
+    mixed = _config(parse(["transfer", "a.png", "b.png", "-o", "o.png", "--quality", "draft", "--steps", "7"]))
+    assert mixed.steps == 7 and mixed.scales == QUALITY_PRESETS["draft"]["scales"]
+    plain = _config(parse(["transfer", "a.png", "b.png", "-o", "o.png"]))
+    assert plain == TransferConfig()
+    demo = _config(parse(["demo", "--size", "100"]))
+    assert demo.size == 100
+    assert _config(parse(["reconstruct", "a.png", "-o", "o.png"])).scales == 1

@@ -81,3 +81,14 @@ def test_gradients_reach_the_input_not_the_weights():
 def test_activation_estimate_grows_with_size_and_depth():
     assert activation_bytes(64, 64, "relu5_1") > activation_bytes(64, 64, "relu2_1")
     assert activation_bytes(128, 128, "relu4_2") == pytest.approx(4 * activation_bytes(64, 64, "relu4_2"), rel=0.1)
+
+
+def test_bfloat16_compute_stays_close_to_float32_and_returns_float32():
+    image = torch.rand(1, 3, 48, 48, generator=torch.Generator().manual_seed(1))
+    layers = ["relu1_1", "relu3_1", "relu5_1"]
+    exact = VGGFeatures(layers)(image)
+    fast = VGGFeatures(layers, compute_dtype=torch.bfloat16)(image)
+    for name in layers:
+        assert fast[name].dtype == torch.float32
+        rel = (fast[name] - exact[name]).norm() / exact[name].norm()
+        assert rel < 0.03, (name, rel)

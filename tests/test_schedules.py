@@ -26,6 +26,11 @@ def test_pyramid_doubles_up_to_the_output_size():
     assert s.work(2) == 4 * s.work(1)
 
 
+def test_coarser_scales_can_run_more_steps():
+    s = MultiScaleSchedule.pyramid(256, 256, scales=3, steps=10, step_growth=2.0)
+    assert s.steps == (40, 20, 10)
+
+
 def test_pyramid_drops_scales_too_small_for_vgg():
     s = MultiScaleSchedule.pyramid(64, 64, scales=4, steps=5)
     assert s.sizes[-1] == (64, 64)

@@ -1,0 +1,89 @@
+"""Where and how a run computes: device choice, arithmetic precision, memory checks."""
+
+from __future__ import annotations
+
+import os
+from typing import Literal, Sequence
+
+import torch
+
+from .errors import InputError
+from .features import VGG19_LAYERS, activation_bytes
+
+Precision = Literal["auto", "float32", "bfloat16"]
+PRECISIONS: tuple[str, ...] = ("auto", "float32", "bfloat16")
+
+
+def resolve_device(name: str) -> torch.device:
+    """``auto`` picks CUDA, then Apple MPS, then the CPU; other names are checked."""
+    if name == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        if torch.backends.mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    try:
+        device = torch.device(name)
+    except RuntimeError:
+        raise InputError(f"unknown device {name!r}; use auto, cpu, cuda, cuda:N or mps") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise InputError(f"device {name!r} requested but this PyTorch has no usable CUDA GPU")
+    if device.type == "mps" and not torch.backends.mps.is_available():
+        raise InputError(f"device {name!r} requested but MPS is not available")
+    if device.type not in ("cpu", "cuda", "mps"):
+        raise InputError(f"unsupported device {name!r}; use auto, cpu, cuda, cuda:N or mps")
+    return device
+
+
+def resolve_precision(precision: Precision, device: torch.device) -> torch.dtype:
+    """``auto`` is bfloat16 where the hardware computes it natively, float32 elsewhere.
+
+    Native bf16: CPUs with AVX-512 BF16 or AMX (read from /proc/cpuinfo) and CUDA GPUs that
+    report bf16 support. Emulated bf16 would be slower than float32, so it is never chosen.
+    """
+    if precision != "auto":
+        return torch.bfloat16 if precision == "bfloat16" else torch.float32
+    if device.type == "cuda":
+        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float32
+    if device.type == "cpu" and _cpu_has_native_bf16():
+        return torch.bfloat16
+    return torch.float32
+
+
+def _cpu_has_native_bf16() -> bool:
+    try:
+        with open("/proc/cpuinfo") as handle:
+            for line in handle:
+                if line.startswith("flags"):
+                    flags = set(line.split(":", 1)[1].split())
+                    return bool(flags & {"avx512_bf16", "amx_bf16"})
+    except OSError:
+        pass
+    return False
+
+
+def available_memory(device: torch.device) -> int:
+    """Bytes that a run may use on ``device`` (free GPU memory, or MemAvailable on Linux)."""
+    if device.type == "cuda":
+        return torch.cuda.mem_get_info(device)[0]
+    try:
+        with open("/proc/meminfo") as handle:
+            for line in handle:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+
+
+def check_fits(size: tuple[int, int], layers: Sequence[str], device: torch.device) -> None:
+    """Refuse, before any work, a size whose VGG-19 activations cannot fit in memory."""
+    deepest = max(layers, key=VGG19_LAYERS.index)
+    # Forward activations, their gradients and the optimiser's copies: about 3x the forward.
+    need = 3 * activation_bytes(*size, deepest)
+    have = available_memory(device)
+    if need > have:
+        raise InputError(
+            f"output size {size[1]}x{size[0]} needs about {need / 2**30:.1f} GiB on {device.type}, "
+            f"but only {have / 2**30:.1f} GiB is available; use a smaller --size"
+        )
