@@ -8,9 +8,9 @@ import sys
 from pathlib import Path
 
 import torch
-from PIL import Image, ImageDraw, ImageFont
+from PIL import Image
 
-from brushwork.image_io import load_image, read_metadata
+from brushwork.image_io import captioned_row, load_image, read_metadata
 from brushwork.metrics import score
 from vs_pastiche import RESULTS, ROOT, find, machine, timed
 
@@ -42,19 +42,11 @@ def first_reach(steps_dir: Path, target: dict, content, style, final_size: tuple
 
 
 def side_by_side(paths: list[Path], labels: list[str], out: Path, height: int = 220) -> None:
-    font = ImageFont.load_default(size=15)
-    pics = []
+    images = []
     for p in paths:
         with Image.open(p) as img:
-            img = img.convert("RGB")
-            pics.append(img.resize((round(img.width * height / img.height), height), Image.LANCZOS))
-    sheet = Image.new("RGB", (sum(p.width for p in pics) + 8 * (len(pics) + 1), height + 36), "white")
-    draw, x = ImageDraw.Draw(sheet), 8
-    for pic, label in zip(pics, labels):
-        sheet.paste(pic, (x, 8))
-        draw.text((x + pic.width // 2, height + 22), label, fill="black", font=font, anchor="mm")
-        x += pic.width + 8
-    sheet.save(out, quality=90)
+            images.append(img.convert("RGB"))
+    captioned_row(images, labels, height=height).save(out, quality=90)
 
 
 def brushwork_runs_and_report(args, images: Path, baseline: dict, reused: bool) -> None:

@@ -15,26 +15,13 @@ from dataclasses import replace
 from pathlib import Path
 
 import torch
-from PIL import Image, ImageDraw, ImageFont
+from PIL import Image
 
 import brushwork as bw
-from brushwork.image_io import fit_long_side, resize, save_gif, save_image, tensor_to_pil
+from brushwork.image_io import captioned_row, fit_long_side, resize, save_gif, save_image, tensor_to_pil
 from brushwork.transfer import RECONSTRUCT_CONFIG, TransferConfig, stylize_grid
 
 OUT = Path(__file__).parent / "gallery"
-
-
-def strip(images: list[Image.Image], labels: list[str], height: int = 256) -> Image.Image:
-    """Pictures side by side at one height, each captioned."""
-    font = ImageFont.load_default(size=16)
-    scaled = [im.resize((round(im.width * height / im.height), height), Image.LANCZOS) for im in images]
-    sheet = Image.new("RGB", (sum(s.width for s in scaled) + 8 * (len(scaled) + 1), height + 40), "white")
-    draw, x = ImageDraw.Draw(sheet), 8
-    for im, label in zip(scaled, labels):
-        sheet.paste(im, (x, 8))
-        draw.text((x + im.width // 2, height + 24), label, fill="black", font=font, anchor="mm")
-        x += im.width + 8
-    return sheet
 
 
 def main() -> None:
@@ -66,7 +53,7 @@ def main() -> None:
         c, s = content("paris.jpg"), style("starry_night.jpg")
         outs = [bw.stylize(c, [s], config=replace(config, preserve_color=m)) for m in ("none", "luminance", "histogram")]
         pics = [tensor_to_pil(resize(c, outs[0].shape[-2:]))] + [tensor_to_pil(o) for o in outs]
-        made("color.jpg", strip(pics, ["content", "--preserve-color none", "luminance", "histogram"]), {"what": "color"}, t)
+        made("color.jpg", captioned_row(pics, ["content", "--preserve-color none", "luminance", "histogram"]), {"what": "color"}, t)
 
     if "mask" in wanted:
         t = time.perf_counter()
@@ -75,7 +62,7 @@ def main() -> None:
         sky[..., : int(c.shape[-2] * 0.42), :] = 1.0
         out = bw.stylize(c, [style("starry_night.jpg"), style("the_wave.jpg")], masks=[sky, 1 - sky], config=config)
         mask_pic = tensor_to_pil(resize(sky.expand(1, 3, -1, -1), out.shape[-2:]))
-        made("mask.jpg", strip([tensor_to_pil(resize(c, out.shape[-2:])), mask_pic, tensor_to_pil(out)],
+        made("mask.jpg", captioned_row([tensor_to_pil(resize(c, out.shape[-2:])), mask_pic, tensor_to_pil(out)],
                                ["content", "mask: white = starry_night, black = the_wave", "result"]), {"what": "mask"}, t)
 
     if "blend" in wanted:
@@ -83,7 +70,7 @@ def main() -> None:
         c, a, b = content("cat.png"), style("starry_night.jpg"), style("the_scream.jpg")
         weights = [(1, 0), (0.75, 0.25), (0.5, 0.5), (0.25, 0.75), (0, 1)]
         outs = [tensor_to_pil(bw.stylize(c, [a, b], style_weights=w, config=config)) for w in weights]
-        made("blend.jpg", strip(outs, [f"{w[0]:g} : {w[1]:g}" for w in weights], height=200),
+        made("blend.jpg", captioned_row(outs, [f"{w[0]:g} : {w[1]:g}" for w in weights], height=200),
              {"what": "blend starry_night : the_scream"}, t)
 
     if "reconstruct" in wanted:
@@ -92,14 +79,14 @@ def main() -> None:
         layers = ["relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1"]
         classic = replace(RECONSTRUCT_CONFIG, size=256)
         outs = [tensor_to_pil(bw.reconstruct(c, layer=layer, config=classic)) for layer in layers]
-        made("reconstruct.jpg", strip(outs, layers, height=170), {"what": "reconstruct"}, t)
+        made("reconstruct.jpg", captioned_row(outs, layers, height=170), {"what": "reconstruct"}, t)
 
     if "texture" in wanted:
         t = time.perf_counter()
         names = ["starry_night.jpg", "the_wave.jpg", "composition_vii.jpg", "woman_with_hat.jpg"]
         small = replace(config, size=256)
         outs = [tensor_to_pil(bw.synthesize_texture(style(n), config=small)) for n in names]
-        made("texture.jpg", strip(outs, [n.split(".")[0] for n in names], height=200), {"what": "texture"}, t)
+        made("texture.jpg", captioned_row(outs, [n.split(".")[0] for n in names], height=200), {"what": "texture"}, t)
 
     if "animation" in wanted:
         t = time.perf_counter()
@@ -119,7 +106,7 @@ def main() -> None:
         c = bw.load_image("sample:chelsea")
         outs = [bw.stylize(c, [bw.load_image(f"sample:{s}")], config=replace(config, size=384)) for s in ("strokes", "mosaic")]
         pics = [tensor_to_pil(bw.load_image(f"sample:{s}")) for s in ("strokes", "mosaic")] + [tensor_to_pil(o) for o in outs]
-        made("samples.jpg", strip(pics, ["sample:strokes", "sample:mosaic", "chelsea + strokes", "chelsea + mosaic"], height=220),
+        made("samples.jpg", captioned_row(pics, ["sample:strokes", "sample:mosaic", "chelsea + strokes", "chelsea + mosaic"], height=220),
              {"what": "built-in samples"}, t)
 
 

@@ -103,3 +103,10 @@ def test_gif_holds_every_frame(tmp_path):
         assert gif.n_frames == 5
     with pytest.raises(InputError, match=r"\.gif"):
         save_gif(frames, tmp_path / "a.png")
+
+
+def test_captioned_row_scales_to_one_height():
+    from brushwork.image_io import captioned_row
+
+    row = captioned_row([Image.new("RGB", (40, 20)), Image.new("RGB", (10, 10))], ["a", "b"], height=50)
+    assert row.height > 50 and row.width >= 100 + 50
