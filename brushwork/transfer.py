@@ -37,12 +37,12 @@ class TransferConfig:
     """Every tunable of an optimisation run, with its default. Invalid values raise InputError."""
 
     size: int = _opt(512, "long side of the output in pixels")
-    steps: int = _opt(100, "optimiser steps (loss evaluations) at the final scale")
+    steps: int = _opt(30, "optimiser steps (loss evaluations) at the final scale")
     scales: int = _opt(3, "number of coarse-to-fine scales")
     scale_factor: float = _opt(2.0, "size ratio between successive scales")
-    step_growth: float = _opt(1.0, "each coarser scale runs this many times the steps of the next finer one")
+    step_growth: float = _opt(2.0, "each coarser scale runs this many times the steps of the next finer one")
     content_weight: float = _opt(1.0, "alpha: weight of the content loss")
-    style_weight: float = _opt(3.0, "beta: weight of the style loss")
+    style_weight: float = _opt(50.0, "beta: weight of the style loss")
     tv_weight: float = _opt(1.0, "gamma: weight of the total-variation loss")
     content_layers: tuple[str, ...] = _opt(("relu4_2",), "VGG-19 layers for the content loss")
     style_layers: tuple[str, ...] = _opt(
@@ -114,9 +114,9 @@ RECONSTRUCT_CONFIG = TransferConfig(scales=1, steps=300, tv_weight=0.0)
 with no smoothing, so that what a deep layer does not keep stays visibly lost."""
 
 QUALITY_PRESETS: dict[str, dict] = {
-    "draft": {"steps": 20, "scales": 3, "step_growth": 2.0},
+    "draft": {"steps": 10},
     "default": {},
-    "best": {"steps": 200, "scales": 4, "step_growth": 1.5, "precision": "float32"},
+    "best": {"steps": 100, "precision": "float32"},
 }
 """``--quality`` presets: settings laid over TransferConfig's defaults (sizes are left alone).
 docs/benchmarks.md shows what each costs and gives."""

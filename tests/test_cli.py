@@ -55,7 +55,7 @@ def test_every_mode_accepts_size_steps_seed_device(tmp_path, capsys, image_files
 def test_save_every_and_animation(tmp_path, capsys, image_files):
     content, style = image_files
     out = tmp_path / "r.png"
-    code, _, err = run(capsys, "transfer", content, style, "-o", out, "--size", "64", "--steps", "4", "--scales", "2",
+    code, _, err = run(capsys, "transfer", content, style, "-o", out, "--size", "64", "--steps", "4", "--scales", "2", "--step-growth", "1",
                        "--quiet", "--save-every", "2", "--animation", tmp_path / "a.gif")
     assert code == 0, err
     assert sorted(p.name for p in tmp_path.glob("r.step*.png")) == ["r.step00002.png", "r.step00004.png",
@@ -190,7 +190,9 @@ def test_quality_presets_lie_under_explicit_options():
     draft = _config(parse(["transfer", "a.png", "b.png", "-o", "o.png", "--quality", "draft"]))
     assert draft.steps == QUALITY_PRESETS["draft"]["steps"] and draft.size == TransferConfig().size
     mixed = _config(parse(["transfer", "a.png", "b.png", "-o", "o.png", "--quality", "draft", "--steps", "7"]))
-    assert mixed.steps == 7 and mixed.scales == QUALITY_PRESETS["draft"]["scales"]
+    assert mixed.steps == 7
+    best = _config(parse(["transfer", "a.png", "b.png", "-o", "o.png", "--quality", "best", "--precision", "auto"]))
+    assert best.steps == QUALITY_PRESETS["best"]["steps"] and best.precision == "auto"
     plain = _config(parse(["transfer", "a.png", "b.png", "-o", "o.png"]))
     assert plain == TransferConfig()
     demo = _config(parse(["demo", "--size", "100"]))
