@@ -227,30 +227,31 @@ def labelled_grid(
 ) -> Image.Image:
     """A table of images: styles along the top, contents down the left, results in between.
 
-    Each picture is fitted into a ``cell`` x ``cell`` box and captioned with its label.
+    Each picture is fitted into a ``cell``-wide box; a row is as tall as its tallest picture,
+    and the headers carry their labels underneath.
     """
     font = ImageFont.load_default(size=max(10, cell // 16))
     caption = cell // 10
-    box_h = cell + caption
-    n_rows, n_cols = len(row_images) + 1, len(col_images) + 1
-    sheet = Image.new("RGB", (n_cols * (cell + pad) + pad, n_rows * (box_h + pad) + pad), "white")
+
+    def thumb(img: Image.Image) -> Image.Image:
+        small = img.copy()
+        small.thumbnail((cell, cell), Image.LANCZOS)
+        return small
+
+    rows = [[None, *map(thumb, col_images)]] + [[thumb(r), *map(thumb, row)] for r, row in zip(row_images, cells)]
+    labels = [["", *(f"style: {l}" for l in col_labels)]] + [[f"content: {l}"] + [""] * len(col_images) for l in row_labels]
+    heights = [max(t.height for t in row if t is not None) + caption for row in rows]
+    sheet = Image.new("RGB", (len(rows[0]) * (cell + pad) + pad, sum(heights) + pad * (len(rows) + 1)), "white")
     draw = ImageDraw.Draw(sheet)
-
-    def place(img: Image.Image | None, label: str, row: int, col: int) -> None:
-        x, y = pad + col * (cell + pad), pad + row * (box_h + pad)
-        if img is not None:
-            thumb = img.copy()
-            thumb.thumbnail((cell, cell), Image.LANCZOS)
-            sheet.paste(thumb, (x + (cell - thumb.width) // 2, y + (cell - thumb.height) // 2))
-        if label:
-            draw.text((x + cell // 2, y + cell + caption // 2), label, fill="black", font=font, anchor="mm")
-
-    for c, (img, label) in enumerate(zip(col_images, col_labels), start=1):
-        place(img, f"style: {label}", 0, c)
-    for r, (img, label) in enumerate(zip(row_images, row_labels), start=1):
-        place(img, f"content: {label}", r, 0)
-        for c, result in enumerate(cells[r - 1], start=1):
-            place(result, "", r, c)
+    y = pad
+    for row, row_labels_, height in zip(rows, labels, heights):
+        for col, (img, label) in enumerate(zip(row, row_labels_)):
+            x = pad + col * (cell + pad)
+            if img is not None:
+                sheet.paste(img, (x + (cell - img.width) // 2, y + (height - caption - img.height) // 2))
+            if label:
+                draw.text((x + cell // 2, y + height - caption // 2), label, fill="black", font=font, anchor="mm")
+        y += height + pad
     return sheet
 
 

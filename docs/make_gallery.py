@@ -28,7 +28,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--images", default=os.environ.get("BRUSHWORK_IMAGES", "../shared/data/images"))
     parser.add_argument("--size", type=int, default=320)
-    parser.add_argument("--only", nargs="*", help="make only these pictures (grid, color, mask, blend, reconstruct, texture, animation, demo)")
+    parser.add_argument("--only", nargs="*", help="make only these pictures (grid, weights, color, mask, blend, reconstruct, texture, animation, demo)")
     args = parser.parse_args()
     torch.set_num_threads(os.cpu_count() or 1)
     images = Path(args.images)
@@ -36,7 +36,7 @@ def main() -> None:
     style = lambda name: bw.load_image(images / "style" / name, "style image")
     config = TransferConfig(size=args.size)
     OUT.mkdir(exist_ok=True)
-    wanted = set(args.only or ["grid", "color", "mask", "blend", "reconstruct", "texture", "animation", "demo"])
+    wanted = set(args.only or ["grid", "weights", "color", "mask", "blend", "reconstruct", "texture", "animation", "demo"])
 
     def made(name: str, image, meta: dict, start: float) -> None:
         path = save_image(image, OUT / name, {**meta, "size": args.size, "seconds": round(time.perf_counter() - start, 1)})
@@ -47,6 +47,14 @@ def main() -> None:
         contents = [(n.split(".")[0], content(n)) for n in ("golden_gate.jpg", "cat.png", "columns.jpg")]
         styles = [(n.split(".")[0], style(n)) for n in ("starry_night.jpg", "the_wave.jpg", "composition_vii.jpg", "the_scream.jpg")]
         made("grid.jpg", stylize_grid(contents, styles, config=config, cell_px=args.size), {"what": "grid"}, t)
+
+    if "weights" in wanted:
+        t = time.perf_counter()
+        c, s = content("cat.png"), style("starry_night.jpg")
+        betas = [2, 8, 20, config.style_weight, 150]
+        outs = [tensor_to_pil(bw.stylize(c, [s], config=replace(config, style_weight=b))) for b in betas]
+        labels = [f"--style-weight {b:g}" + (" (default)" if b == config.style_weight else "") for b in betas]
+        made("weights.jpg", captioned_row(outs, labels, height=200), {"what": "style weight"}, t)
 
     if "color" in wanted:
         t = time.perf_counter()
