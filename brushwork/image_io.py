@@ -87,7 +87,7 @@ def _to_rgb(img: Image.Image) -> Image.Image:
 def pil_to_tensor(img: Image.Image) -> Tensor:
     """PIL image -> (1, 3, H, W) float32 in [0, 1]."""
     arr = np.asarray(img.convert("RGB"), dtype=np.float32) / 255.0
-    return torch.from_numpy(arr.copy()).permute(2, 0, 1).unsqueeze(0)
+    return torch.from_numpy(arr).permute(2, 0, 1).unsqueeze(0).contiguous()
 
 
 def tensor_to_pil(image: Tensor) -> Image.Image:

@@ -127,7 +127,7 @@ def optimize_image(
     done, which drives weight schedules (default: ``done / steps``).
     """
     run_progress = run_progress or (lambda done: done / steps)
-    x = image.detach().clone().requires_grad_(True)
+    x = image.detach().clone(memory_format=torch.contiguous_format).requires_grad_(True)
     opt = _make_optimizer(optimizer, x, steps, learning_rate, lbfgs_history)
     done = 0
 

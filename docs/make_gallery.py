@@ -15,11 +15,11 @@ from dataclasses import replace
 from pathlib import Path
 
 import torch
-from PIL import Image
+from PIL import Image, ImageOps
 
 import brushwork as bw
 from brushwork.image_io import captioned_row, fit_long_side, resize, save_gif, save_image, tensor_to_pil
-from brushwork.transfer import RECONSTRUCT_CONFIG, TransferConfig, stylize_grid
+from brushwork.transfer import DEMO_CONFIG, RECONSTRUCT_CONFIG, TransferConfig, stylize_grid
 
 OUT = Path(__file__).parent / "gallery"
 
@@ -35,6 +35,8 @@ def main() -> None:
     content = lambda name: bw.load_image(images / "content" / name, "content image")
     style = lambda name: bw.load_image(images / "style" / name, "style image")
     config = TransferConfig(size=args.size)
+    # The feature pictures use a lighter style weight so the photo stays visible under the effect.
+    light = replace(config, style_weight=10.0)
     OUT.mkdir(exist_ok=True)
     wanted = set(args.only or ["grid", "weights", "color", "mask", "blend", "reconstruct", "texture", "animation", "demo"])
 
@@ -59,7 +61,7 @@ def main() -> None:
     if "color" in wanted:
         t = time.perf_counter()
         c, s = content("paris.jpg"), style("starry_night.jpg")
-        outs = [bw.stylize(c, [s], config=replace(config, preserve_color=m)) for m in ("none", "luminance", "histogram")]
+        outs = [bw.stylize(c, [s], config=replace(light, preserve_color=m)) for m in ("none", "luminance", "histogram")]
         pics = [tensor_to_pil(resize(c, outs[0].shape[-2:]))] + [tensor_to_pil(o) for o in outs]
         made("color.jpg", captioned_row(pics, ["content", "--preserve-color none", "luminance", "histogram"]), {"what": "color"}, t)
 
@@ -68,8 +70,8 @@ def main() -> None:
         c = content("golden_gate.jpg")
         sky = torch.zeros(1, 1, *c.shape[-2:])
         sky[..., : int(c.shape[-2] * 0.42), :] = 1.0
-        out = bw.stylize(c, [style("starry_night.jpg"), style("the_wave.jpg")], masks=[sky, 1 - sky], config=config)
-        mask_pic = tensor_to_pil(resize(sky.expand(1, 3, -1, -1), out.shape[-2:]))
+        out = bw.stylize(c, [style("starry_night.jpg"), style("the_wave.jpg")], masks=[sky, 1 - sky], config=light)
+        mask_pic = ImageOps.expand(tensor_to_pil(resize(sky.expand(1, 3, -1, -1), out.shape[-2:])), border=1, fill="gray")
         made("mask.jpg", captioned_row([tensor_to_pil(resize(c, out.shape[-2:])), mask_pic, tensor_to_pil(out)],
                                ["content", "mask: white = starry_night, black = the_wave", "result"]), {"what": "mask"}, t)
 
@@ -77,7 +79,7 @@ def main() -> None:
         t = time.perf_counter()
         c, a, b = content("cat.png"), style("starry_night.jpg"), style("the_scream.jpg")
         weights = [(1, 0), (0.75, 0.25), (0.5, 0.5), (0.25, 0.75), (0, 1)]
-        outs = [tensor_to_pil(bw.stylize(c, [a, b], style_weights=w, config=config)) for w in weights]
+        outs = [tensor_to_pil(bw.stylize(c, [a, b], style_weights=w, config=light)) for w in weights]
         made("blend.jpg", captioned_row(outs, [f"{w[0]:g} : {w[1]:g}" for w in weights], height=200),
              {"what": "blend starry_night : the_scream"}, t)
 
@@ -112,7 +114,7 @@ def main() -> None:
     if "demo" in wanted:
         t = time.perf_counter()
         c = bw.load_image("sample:chelsea")
-        outs = [bw.stylize(c, [bw.load_image(f"sample:{s}")], config=replace(config, size=384)) for s in ("strokes", "mosaic")]
+        outs = [bw.stylize(c, [bw.load_image(f"sample:{s}")], config=DEMO_CONFIG) for s in ("strokes", "mosaic")]
         pics = [tensor_to_pil(bw.load_image(f"sample:{s}")) for s in ("strokes", "mosaic")] + [tensor_to_pil(o) for o in outs]
         made("samples.jpg", captioned_row(pics, ["sample:strokes", "sample:mosaic", "chelsea + strokes", "chelsea + mosaic"], height=220),
              {"what": "built-in samples"}, t)

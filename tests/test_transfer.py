@@ -143,6 +143,13 @@ def test_callback_can_stop_the_run_and_reports_progress(content, style):
     assert events[-1].preview().shape[-2:] == events[-1].size and out.shape[-2:] == (64, 96)
 
 
+def test_content_already_at_output_size_with_any_memory_layout(style):
+    """An image that needs no resizing goes straight to L-BFGS, whatever its strides."""
+    content = torch.rand(1, 64, 64, 3).permute(0, 3, 1, 2)  # channels-last strides, as from numpy
+    out = stylize(content, [style], config=replace(FAST, size=64, steps=2, scales=1))
+    assert out.shape == (1, 3, 64, 64)
+
+
 def test_init_from_an_image(content, style):
     start = torch.zeros_like(content)
     out = stylize(content, [style], init_image=start, config=replace(FAST, init="image", steps=1, scales=1))
