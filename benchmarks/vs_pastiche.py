@@ -32,7 +32,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "benchmarks" / "results"
-DEFAULT_PAIRS = ["golden_gate:starry_night", "flowers:the_wave", "cat:composition_vii", "beach_city:the_scream"]
+DEFAULT_PAIRS = ["golden_gate:starry_night", "flowers:the_wave", "beach_city:composition_vii", "columns:the_scream"]
 
 
 def find(images: Path, kind: str, stem: str) -> Path:

@@ -11,6 +11,9 @@ from .errors import InputError
 MIN_SIDE = 32
 """Smallest long side a coarse scale may have; below it VGG-19's deep layers see 1-2 pixels."""
 
+MIN_SHORT_SIDE = 16
+"""Smallest short side a coarse scale may have: relu5_1 needs 16 input pixels each way."""
+
 
 @dataclass(frozen=True)
 class WeightSchedule:
@@ -81,7 +84,7 @@ class MultiScaleSchedule:
         sizes, counts = [], []
         for k in reversed(range(scales)):
             scale = factor**-k
-            if long_side * scale < MIN_SIDE and k > 0:
+            if k > 0 and (long_side * scale < MIN_SIDE or min(height, width) * scale < MIN_SHORT_SIDE):
                 continue
             sizes.append((max(1, round(height * scale)), max(1, round(width * scale))))
             counts.append(max(1, round(steps * step_growth**k)))

@@ -18,7 +18,7 @@ from torch import Tensor
 from . import color
 from .errors import InputError
 from .devices import PRECISIONS, Precision, check_fits, resolve_device, resolve_precision
-from .features import Pooling, VGGFeatures, check_layers
+from .features import VGG19_LAYERS, Pooling, VGGFeatures, check_layers, layer_stride
 from .image_io import fit_long_side, labelled_grid, resize, tensor_to_pil
 from .losses import ContentTarget, StyleTarget
 from .optimize import LossWeights, Objective, OptimizerName, ProgressCallback, run_pyramid
@@ -126,8 +126,12 @@ DEMO_CONFIG = TransferConfig(size=384, style_weight=10.0)
 cores, with a lighter style weight so that the cat stays recognisable."""
 
 
-def _style_size(style: Tensor, long_side: int, style_scale: float) -> tuple[int, int]:
-    return fit_long_side(*style.shape[-2:], max(16, round(long_side * style_scale)))
+def _style_size(style: Tensor, long_side: int, style_scale: float, min_side: int) -> tuple[int, int]:
+    """Style size for a scale: ``style_scale`` times its long side, but never so small that
+    the deepest layer gets no pixels."""
+    h, w = style.shape[-2:]
+    long_side = max(round(long_side * style_scale), math.ceil(min_side * max(h, w) / min(h, w)))
+    return fit_long_side(h, w, long_side)
 
 
 def _noise_like(shape: tuple[int, ...], seed: int, device: torch.device) -> Tensor:
@@ -157,6 +161,11 @@ def _run(job: _Job, config: TransferConfig, callback: ProgressCallback | None) -
     style_layers = config.style_layers if job.styles else ()
     layers = tuple(dict.fromkeys(job.content_layers + style_layers))
     check_fits(job.output_size, layers, device)
+    deepest = max(layers, key=VGG19_LAYERS.index)
+    min_side = layer_stride(deepest)
+    if min(job.output_size) < min_side:
+        h, w = job.output_size
+        raise InputError(f"output {w}x{h} is too small for layer {deepest}: it needs at least {min_side} px on each side")
     extractor = VGGFeatures(layers, pooling=config.pooling, compute_dtype=resolve_precision(config.precision, device)).to(device)
     layer_weights = dict(zip(config.style_layers, config.style_layer_weights or [1.0] * len(config.style_layers)))
     content = job.content.to(device) if job.content is not None else None
@@ -168,7 +177,7 @@ def _run(job: _Job, config: TransferConfig, callback: ProgressCallback | None) -
         if content is not None:
             feats = extractor(resize(content, size))
             content_target = ContentTarget({n: feats[n] for n in job.content_layers})
-        style_feats = [extractor(resize(s, _style_size(s, max(size), config.style_scale))) for s in styles]
+        style_feats = [extractor(resize(s, _style_size(s, max(size), config.style_scale, min_side))) for s in styles]
         targets: list[tuple[StyleTarget, float]] = []
         if style_feats and job.blend:
             targets.append((StyleTarget.from_features(style_feats, job.style_strengths, layer_weights), 1.0))

@@ -31,6 +31,12 @@ def test_coarser_scales_can_run_more_steps():
     assert s.steps == (40, 20, 10)
 
 
+def test_pyramid_drops_scales_too_short_for_vgg():
+    s = MultiScaleSchedule.pyramid(30, 128, scales=3, steps=5)
+    assert s.sizes == ((30, 128),) or all(min(size) >= 16 for size in s.sizes)
+    assert all(min(size) >= 16 for size in MultiScaleSchedule.pyramid(40, 400, scales=4, steps=1).sizes)
+
+
 def test_pyramid_drops_scales_too_small_for_vgg():
     s = MultiScaleSchedule.pyramid(64, 64, scales=4, steps=5)
     assert s.sizes[-1] == (64, 64)

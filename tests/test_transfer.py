@@ -150,6 +150,17 @@ def test_content_already_at_output_size_with_any_memory_layout(style):
     assert out.shape == (1, 3, 64, 64)
 
 
+def test_wide_images_at_small_sizes_keep_every_scale_deep_enough(style):
+    """A 2:1 photo at 64 px is 32x64: no coarse scale may be too short for relu5_1."""
+    wide = torch.rand(1, 3, 100, 230)
+    out = stylize(wide, [style], config=replace(FAST, size=64, steps=2, scales=3))
+    assert out.shape == (1, 3, 28, 64)
+    with pytest.raises(InputError, match="too small for layer relu5_1: it needs at least 16 px"):
+        stylize(wide, [style], config=replace(FAST, size=30, steps=1))
+    thin_style = torch.rand(1, 3, 10, 300)
+    assert stylize(wide, [thin_style], config=replace(FAST, size=64, steps=1, scales=1)).shape == (1, 3, 28, 64)
+
+
 def test_init_from_an_image(content, style):
     start = torch.zeros_like(content)
     out = stylize(content, [style], init_image=start, config=replace(FAST, init="image", steps=1, scales=1))
