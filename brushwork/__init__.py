@@ -11,6 +11,7 @@ from .errors import BrushworkError, InputError
 from .features import VGG19_LAYERS, VGGFeatures, load_vgg19_weights
 from .image_io import load_image, load_mask, read_metadata, save_gif, save_image
 from .losses import ContentTarget, StyleTarget, content_loss, gram_matrix, style_loss, total_variation
+from .metrics import Scores, score
 from .optimize import Progress, StopOptimization
 from .schedules import MultiScaleSchedule, WeightSchedule
 from .transfer import TransferConfig, reconstruct, stylize, synthesize_texture
@@ -21,6 +22,6 @@ __all__ = [
     "BrushworkError", "InputError", "VGG19_LAYERS", "VGGFeatures", "load_vgg19_weights",
     "load_image", "load_mask", "read_metadata", "save_gif", "save_image",
     "ContentTarget", "StyleTarget", "content_loss", "gram_matrix", "style_loss", "total_variation",
-    "Progress", "StopOptimization", "MultiScaleSchedule", "WeightSchedule",
+    "Scores", "score", "Progress", "StopOptimization", "MultiScaleSchedule", "WeightSchedule",
     "TransferConfig", "reconstruct", "stylize", "synthesize_texture", "__version__",
 ]
