@@ -180,12 +180,15 @@ class Reporter:
             frame.thumbnail((512, 512))
             self.frames.append(frame)
 
-    def close(self, final: Image.Image | None = None) -> None:
+    def close(self) -> None:
         if self.bar is not None:
             self.bar.close()
             self.bar = None
-        if self.animation is not None and final is not None:
-            final = final.copy()
+
+    def write_animation(self, image: "torch.Tensor") -> None:
+        """The recorded frames plus the final image, as a GIF (if one was asked for)."""
+        if self.animation is not None:
+            final = tensor_to_pil(image)
             final.thumbnail((512, 512))
             save_gif(self.frames + [final], self.animation)
 
@@ -211,8 +214,7 @@ def _run_with_reporter(args: argparse.Namespace, job: Callable[[Reporter], "torc
     finally:
         reporter.close()
     elapsed = time.perf_counter() - start
-    if reporter.animation is not None:
-        reporter.close(tensor_to_pil(image))
+    reporter.write_animation(image)
     return image, elapsed
 
 
