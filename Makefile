@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test test-fast clean
+.PHONY: demo test test-fast serve browser clean
 
 $(STAMP): requirements.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -17,11 +17,22 @@ demo: $(STAMP)
 	$(VENV)/bin/brushwork demo -o brushwork-demo.png
 	@echo "The stylized image is at $(CURDIR)/brushwork-demo.png"
 
-test: $(STAMP)
+# The studio's browser test drives Debian's Chromium; install it when we can (root + apt).
+browser:
+	@command -v chromium >/dev/null || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    echo "installing Debian's chromium for the browser test"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	  else echo "chromium is not installed and cannot be installed here; the browser test will be skipped"; fi; }
+
+test: $(STAMP) browser
 	$(PY) -m pytest
 
 test-fast: $(STAMP)
 	$(PY) -m pytest -m "not slow"
+
+serve: $(STAMP)
+	$(VENV)/bin/brushwork serve
 
 clean:
 	rm -rf $(VENV) build *.egg-info brushwork-demo.png

@@ -1,0 +1,402 @@
+"""Jobs of the web studio: records in SQLite, images as files beside it, one worker thread.
+
+Everything lives under one data directory, so that stopping the server loses nothing::
+
+    DATA/brushwork.sqlite3   one row per job: its request, status, progress and loss history
+    DATA/images/ID.png       uploaded images, re-encoded as PNG; ID is the SHA-256 of the upload
+    DATA/results/ID.png      finished images, with their parameters in PNG metadata
+    DATA/previews/ID.jpg     the latest preview of a running job
+
+A job that was running when the server stopped is queued again when it starts, with its
+``restarts`` count raised and a note saying so; queued jobs simply run.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import re
+import sqlite3
+import threading
+import time
+import uuid
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from torch import Tensor
+
+from .errors import BrushworkError, ImageTooLarge, InputError
+from .image_io import atomic_write, decode_image, load_image, load_mask, save_image, tensor_to_pil
+from .optimize import Progress
+from .samples import SAMPLES
+from .transfer import TransferConfig, build_config, check_weight, run_metadata, stylize
+
+log = logging.getLogger("brushwork.jobs")
+
+STATUSES = ("queued", "running", "done", "failed", "cancelled")
+FINAL = frozenset({"done", "failed", "cancelled"})
+_IMAGE_ID = re.compile(r"[0-9a-f]{64}")
+_JOB_ID = re.compile(r"[0-9a-f]{32}")
+
+
+@dataclass
+class JobRequest:
+    """What a user asks for: images by reference (an upload's id or ``sample:NAME``) and options."""
+
+    content: str
+    styles: list[str]
+    style_weights: list[float] | None = None
+    masks: list[str | None] | None = None
+    quality: str | None = None
+    options: dict[str, Any] = field(default_factory=dict)
+
+    def config(self, *, max_size: int, max_steps: int) -> TransferConfig:
+        """The run's settings, checked; the server's caps on size and steps included."""
+        config = build_config(self.options, quality=self.quality)
+        count = len(self.styles)
+        if self.style_weights is not None:
+            if len(self.style_weights) != count:
+                raise InputError(f"{len(self.style_weights)} style weights given for {count} styles")
+            for weight in self.style_weights:
+                check_weight("style weight", weight)
+            if sum(self.style_weights) <= 0:
+                raise InputError("style weights must not all be zero")
+        if self.masks is not None and len(self.masks) != count:
+            raise InputError(f"{len(self.masks)} masks given for {count} styles; give one per style (null: everywhere)")
+        if config.size > max_size:
+            raise InputError(f"size {config.size} px is over this server's limit of {max_size} px")
+        if config.steps > max_steps:
+            raise InputError(f"steps {config.steps} is over this server's limit of {max_steps}")
+        if config.init == "image":
+            raise InputError("init 'image' is not offered by the studio; use content or noise")
+        if config.device not in ("auto", "cpu") and not config.device.startswith(("cuda", "mps")):
+            raise InputError(f"device {config.device!r} is not one of auto, cpu, cuda, cuda:N, mps")
+        return config
+
+
+@dataclass
+class Job:
+    """One row of the job table, as the API shows it."""
+
+    id: str
+    status: str
+    request: JobRequest
+    created: float
+    started: float | None = None
+    finished: float | None = None
+    progress: dict[str, Any] | None = None
+    history: list[list[float]] = field(default_factory=list)
+    error: str | None = None
+    restarts: int = 0
+    note: str | None = None
+
+
+class ImageStore:
+    """Uploaded images under ``DATA/images``, addressed by content hash; built-in samples by name."""
+
+    def __init__(self, root: Path, *, max_bytes: int, max_pixels: int) -> None:
+        self.root = root
+        self.root.mkdir(parents=True, exist_ok=True)
+        self.max_bytes, self.max_pixels = max_bytes, max_pixels
+
+    def add(self, data: bytes) -> tuple[str, int, int]:
+        """Decode fully (the bytes decide, not the name), re-encode as PNG; return id, width, height."""
+        if len(data) > self.max_bytes:
+            raise ImageTooLarge(f"upload is {len(data):,} bytes; the limit is {self.max_bytes:,}")
+        if not data:
+            raise InputError("upload is empty")
+        image = decode_image(data, "upload", max_pixels=self.max_pixels)
+        image_id = hashlib.sha256(data).hexdigest()
+        path = self.root / f"{image_id}.png"
+        if not path.exists():
+            with atomic_write(path) as handle:
+                image.save(handle, format="PNG")
+        return image_id, image.width, image.height
+
+    def path(self, ref: str) -> Path:
+        """The file of an uploaded image; only well-formed ids ever reach the file system."""
+        if not _IMAGE_ID.fullmatch(ref):
+            raise InputError(f"no image {ref!r}")
+        path = self.root / f"{ref}.png"
+        if not path.is_file():
+            raise InputError(f"no image {ref!r}")
+        return path
+
+    def check(self, ref: str) -> None:
+        if ref.startswith("sample:"):
+            if ref[len("sample:"):] not in SAMPLES:
+                raise InputError(f"unknown sample {ref!r}; samples are {', '.join(SAMPLES)}")
+        else:
+            self.path(ref)
+
+    def load(self, ref: str, role: str) -> Tensor:
+        return load_image(self._source(ref), role)
+
+    def load_mask(self, ref: str, role: str) -> Tensor:
+        return load_mask(self._source(ref), role)
+
+    def _source(self, ref: str) -> str | Path:
+        return ref if ref.startswith("sample:") else self.path(ref)
+
+
+class JobStore:
+    """The job table. One connection guarded by a lock: the worker and the server share it."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.lock = threading.Lock()
+        self.db: sqlite3.Connection | None = None
+        self.open()
+
+    def open(self) -> None:
+        """Connect (again, after :meth:`close`): an app may be started and stopped repeatedly."""
+        with self.lock:
+            if self.db is not None:
+                return
+            self.db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
+            self.db.execute("PRAGMA journal_mode=WAL")
+            self.db.execute(
+                "CREATE TABLE IF NOT EXISTS jobs (seq INTEGER PRIMARY KEY AUTOINCREMENT, id TEXT UNIQUE NOT NULL, "
+                "status TEXT NOT NULL, request TEXT NOT NULL, created REAL NOT NULL, started REAL, finished REAL, "
+                "progress TEXT, history TEXT NOT NULL DEFAULT '[]', error TEXT, restarts INTEGER NOT NULL DEFAULT 0, "
+                "note TEXT)"
+            )
+
+    def _row(self, row: tuple) -> Job:
+        (_, id_, status, request, created, started, finished, progress, history, error, restarts, note) = row
+        return Job(id_, status, JobRequest(**json.loads(request)), created, started, finished,
+                   json.loads(progress) if progress else None, json.loads(history), error, restarts, note)
+
+    def add(self, request: JobRequest) -> Job:
+        job = Job(uuid.uuid4().hex, "queued", request, time.time())
+        with self.lock:
+            self.db.execute("INSERT INTO jobs (id, status, request, created) VALUES (?, ?, ?, ?)",
+                            (job.id, job.status, json.dumps(asdict(request)), job.created))
+        return job
+
+    def get(self, job_id: str) -> Job | None:
+        if not _JOB_ID.fullmatch(job_id):
+            return None
+        with self.lock:
+            row = self.db.execute("SELECT * FROM jobs WHERE id = ?", (job_id,)).fetchone()
+        return self._row(row) if row else None
+
+    def all(self) -> list[Job]:
+        """Every job, newest first."""
+        with self.lock:
+            rows = self.db.execute("SELECT * FROM jobs ORDER BY seq DESC").fetchall()
+        return [self._row(r) for r in rows]
+
+    def queue(self) -> list[str]:
+        """Ids of the running and queued jobs, in the order they run."""
+        with self.lock:
+            rows = self.db.execute(
+                "SELECT id FROM jobs WHERE status IN ('running', 'queued') ORDER BY status = 'queued', seq").fetchall()
+        return [r[0] for r in rows]
+
+    def claim_next(self) -> Job | None:
+        """Mark the oldest queued job running and return it."""
+        with self.lock:
+            row = self.db.execute("SELECT * FROM jobs WHERE status = 'queued' ORDER BY seq LIMIT 1").fetchone()
+            if row is None:
+                return None
+            self.db.execute("UPDATE jobs SET status = 'running', started = ? WHERE seq = ?", (time.time(), row[0]))
+        job = self._row(row)
+        job.status = "running"
+        return job
+
+    def update(self, job_id: str, **values: Any) -> None:
+        for key in ("progress", "history"):
+            if key in values and not isinstance(values[key], str):
+                values[key] = json.dumps(values[key])
+        assignments = ", ".join(f"{k} = ?" for k in values)  # keys are this module's own, never a request's
+        with self.lock:
+            self.db.execute(f"UPDATE jobs SET {assignments} WHERE id = ?", (*values.values(), job_id))
+
+    def delete(self, job_id: str) -> None:
+        with self.lock:
+            self.db.execute("DELETE FROM jobs WHERE id = ?", (job_id,))
+
+    def requeue_interrupted(self) -> list[str]:
+        """At start-up: jobs left running by a stopped server go back to the head of the queue."""
+        with self.lock:
+            rows = self.db.execute("SELECT id, progress FROM jobs WHERE status = 'running'").fetchall()
+            for job_id, progress in rows:
+                step = json.loads(progress).get("step") if progress else None
+                where = f" at step {step}" if step else ""
+                self.db.execute(
+                    "UPDATE jobs SET status = 'queued', restarts = restarts + 1, progress = NULL, history = '[]', "
+                    "note = ? WHERE id = ?", (f"interrupted{where} when the server stopped; restarted from the beginning", job_id))
+        return [r[0] for r in rows]
+
+    def close(self) -> None:
+        with self.lock:
+            if self.db is not None:
+                self.db.close()
+                self.db = None
+
+
+class EventLog:
+    """Per job, the events of this server's lifetime, numbered from 1, for Server-Sent Events.
+
+    The worker appends; any number of readers poll :meth:`since` with the last number they saw.
+    """
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.events: dict[str, list[dict[str, Any]]] = {}
+
+    def append(self, job_id: str, kind: str, data: dict[str, Any]) -> None:
+        with self.lock:
+            log_ = self.events.setdefault(job_id, [])
+            log_.append({"id": len(log_) + 1, "event": kind, "data": data})
+
+    def since(self, job_id: str, last: int) -> list[dict[str, Any]]:
+        with self.lock:
+            return list(self.events.get(job_id, [])[last:])
+
+    def forget(self, job_id: str) -> None:
+        with self.lock:
+            self.events.pop(job_id, None)
+
+
+class _Cancelled(Exception):
+    """Raised from the progress callback to abandon a run (cancel or server stop)."""
+
+
+class Worker:
+    """Runs queued jobs one at a time in a background thread (one device, one job)."""
+
+    def __init__(self, data: Path, store: JobStore, images: ImageStore, events: EventLog, *,
+                 preview_every: float = 0.5, device: str = "auto") -> None:
+        self.store, self.images, self.events = store, images, events
+        self.results, self.previews = data / "results", data / "previews"
+        self.results.mkdir(parents=True, exist_ok=True)
+        self.previews.mkdir(parents=True, exist_ok=True)
+        self.preview_every, self.device = preview_every, device
+        self.wake = threading.Event()
+        self.stopping = threading.Event()
+        self.cancel_requested: set[str] = set()
+        self.current: str | None = None
+        self.thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        self.stopping.clear()
+        self.thread = threading.Thread(target=self._loop, name="brushwork-worker", daemon=True)
+        self.thread.start()
+
+    def stop(self, timeout: float = 30.0) -> None:
+        """Stop after the current step; the running job stays 'running' in the table, so the
+        next start-up queues it again (exactly as after a crash)."""
+        self.stopping.set()
+        self.wake.set()
+        if self.thread is not None:
+            self.thread.join(timeout)
+
+    def submit(self) -> None:
+        self.wake.set()
+
+    def cancel(self, job_id: str) -> bool:
+        """Cancel a queued or running job; False if it had already ended."""
+        job = self.store.get(job_id)
+        if job is None or job.status in FINAL:
+            return False
+        if job.status == "queued":
+            self.store.update(job_id, status="cancelled", finished=time.time())
+            self.events.append(job_id, "status", {"status": "cancelled"})
+        else:
+            self.cancel_requested.add(job_id)
+        return True
+
+    def _loop(self) -> None:
+        while not self.stopping.is_set():
+            job = self.store.claim_next()
+            if job is None:
+                self.wake.wait(1.0)
+                self.wake.clear()
+                continue
+            self.current = job.id
+            try:
+                self._run(job)
+            finally:
+                self.current = None
+                self.cancel_requested.discard(job.id)
+
+    def _run(self, job: Job) -> None:
+        events = self.events
+        events.append(job.id, "status", {"status": "running", "restarts": job.restarts})
+        history: list[list[float]] = []
+        last_preview = 0.0
+        preview_count = 0
+
+        last_weights: tuple[float, float, float] | None = None
+
+        def on_progress(p: Progress) -> None:
+            nonlocal last_preview, preview_count, last_weights
+            last_weights = p.weights
+            if self.stopping.is_set() or job.id in self.cancel_requested:
+                raise _Cancelled
+            total = p.losses.get("total", sum(p.losses.values()))
+            history.append([p.step, round(total, 6)])
+            progress = {"step": p.step, "total_steps": p.total_steps, "scale": p.scale, "scales": p.scales,
+                        "width": p.size[1], "height": p.size[0], "losses": p.losses,
+                        "elapsed": round(p.elapsed, 2), "eta": round(p.eta, 2), "preview": preview_count,
+                        "weights": dict(zip(("content", "style", "tv"), p.weights))}
+            now = time.monotonic()
+            if now - last_preview >= self.preview_every or p.step == p.total_steps:
+                preview_count += 1
+                progress["preview"] = preview_count
+                self._write_preview(job.id, p.preview())
+                self.store.update(job.id, progress=progress, history=history)
+                last_preview = now
+            events.append(job.id, "progress", progress)
+
+        start = time.perf_counter()
+        try:
+            config = job.request.config(max_size=1 << 30, max_steps=1 << 30)
+            if self.device != "auto" and config.device == "auto":
+                config = replace(config, device=self.device)
+            content = self.images.load(job.request.content, "content image")
+            styles = [self.images.load(s, "style image") for s in job.request.styles]
+            masks = None
+            if job.request.masks:
+                masks = [None if m is None else self.images.load_mask(m, f"mask {i + 1}")
+                         for i, m in enumerate(job.request.masks)]
+            image = stylize(content, styles, style_weights=job.request.style_weights, masks=masks,
+                            config=config, callback=on_progress)
+            weights = dict(zip(("content", "style", "tv"), last_weights)) if last_weights else None
+            meta = run_metadata("transfer", config, time.perf_counter() - start, effective_weights=weights, job=job.id,
+                                content=job.request.content, styles=job.request.styles,
+                                style_weights=job.request.style_weights, masks=job.request.masks)
+            save_image(image, self.results / f"{job.id}.png", meta)
+            self._write_preview(job.id, image)
+        except _Cancelled:
+            if self.stopping.is_set() and job.id not in self.cancel_requested:
+                log.info("job %s interrupted by server stop", job.id)
+                return  # stays 'running': the next start-up queues it again
+            self._finish(job.id, "cancelled", history)
+            return
+        except BrushworkError as exc:
+            self._finish(job.id, "failed", history, str(exc))
+            return
+        except Exception as exc:  # a bug or an exhausted device must not kill the worker
+            log.exception("job %s failed", job.id)
+            self._finish(job.id, "failed", history, f"internal error: {type(exc).__name__}: {exc}")
+            return
+        self._finish(job.id, "done", history)
+
+    def _finish(self, job_id: str, status: str, history: list, error: str | None = None) -> None:
+        self.store.update(job_id, status=status, finished=time.time(), history=history, error=error)
+        self.events.append(job_id, "status", {"status": status, **({"error": error} if error else {})})
+
+    def _write_preview(self, job_id: str, image: Tensor) -> None:
+        with atomic_write(self.previews / f"{job_id}.jpg") as handle:
+            tensor_to_pil(image).save(handle, format="JPEG", quality=85)
+
+
+def remove_job_files(data: Path, job_id: str) -> None:
+    """Delete a job's result and preview (ids are checked by the caller's lookup)."""
+    for path in (data / "results" / f"{job_id}.png", data / "previews" / f"{job_id}.jpg"):
+        path.unlink(missing_ok=True)

@@ -1,0 +1,336 @@
+"""The web studio's HTTP interface (FastAPI): parse, call :mod:`brushwork.jobs`, report.
+
+``create_app(StudioSettings(data=...))`` gives an ASGI app; ``brushwork serve`` runs it with
+uvicorn. The JSON API is described by the app's OpenAPI schema at ``/openapi.json`` (and
+browsable at ``/docs``); the page at ``/`` is plain HTML and JavaScript using that API.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import json
+import secrets
+from contextlib import asynccontextmanager
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, Literal, Optional
+
+from fastapi import FastAPI, File, Request, UploadFile
+from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response, StreamingResponse
+from fastapi.staticfiles import StaticFiles
+from pydantic import BaseModel, ConfigDict, Field, create_model
+
+from . import __version__
+from .errors import ImageTooLarge, InputError
+from .jobs import FINAL, EventLog, ImageStore, Job, JobRequest, JobStore, Worker, remove_job_files
+from .samples import CONTENT_SAMPLES, STYLE_SAMPLES, sample_image
+from .schedules import WeightSchedule
+from .transfer import QUALITY_PRESETS, TransferConfig
+
+STUDIO = Path(__file__).parent / "studio"
+LOOPBACK = {"127.0.0.1", "localhost", "::1"}
+
+
+@dataclass(frozen=True)
+class StudioSettings:
+    """How a studio server runs; ``brushwork serve`` fills it from its flags."""
+
+    data: Path
+    token: str | None = None
+    max_upload_bytes: int = 20 * 1024 * 1024
+    max_upload_pixels: int = 40_000_000
+    max_size: int = 2048
+    max_steps: int = 5000
+    run_jobs: bool = True
+    device: str = "auto"
+    preview_every: float = 0.5
+
+
+def _option_type(name: str, info: dict) -> Any:
+    default = info["default"]
+    if "choices" in info:
+        return Literal[tuple(info["choices"])]
+    if isinstance(default, WeightSchedule):
+        return str
+    if isinstance(default, tuple):
+        return list[str]
+    if default is None:
+        return list[float]
+    return type(default)
+
+
+Options = create_model(  # one optional field per TransferConfig field, so the schema documents every option
+    "Options",
+    __config__=ConfigDict(extra="forbid"),
+    **{name: (Optional[_option_type(name, info)], Field(None, description=f"{info['help']} (default: {info['default']})"))
+       for name, info in TransferConfig.help().items()},
+)
+
+ImageRef = Field(max_length=100, description="an uploaded image's id, or sample:NAME")
+
+
+class JobIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    content: str = ImageRef
+    styles: list[str] = Field(min_length=1, max_length=8, description="style images: upload ids or sample:NAME")
+    style_weights: Optional[list[float]] = Field(None, max_length=8, description="blend weight per style (default: equal)")
+    masks: Optional[list[Optional[str]]] = Field(None, max_length=8, description="one mask per style (null: everywhere)")
+    quality: Optional[Literal[tuple(QUALITY_PRESETS)]] = Field(None, description="preset laid under the options")  # type: ignore[valid-type]
+    options: Options = Field(default_factory=Options)  # type: ignore[valid-type]
+
+
+class RerunIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    quality: Optional[Literal[tuple(QUALITY_PRESETS)]] = None  # type: ignore[valid-type]
+    options: Options = Field(default_factory=Options)  # type: ignore[valid-type]
+
+
+class JobOut(BaseModel):
+    id: str
+    status: Literal["queued", "running", "done", "failed", "cancelled"]
+    request: dict[str, Any]
+    created: float
+    started: Optional[float]
+    finished: Optional[float]
+    progress: Optional[dict[str, Any]]
+    history: list[list[float]]
+    error: Optional[str]
+    restarts: int
+    note: Optional[str]
+    position: Optional[int] = Field(description="place in the queue (0: running), null when ended")
+    result_url: Optional[str]
+    preview_url: Optional[str]
+
+
+class ImageOut(BaseModel):
+    id: str
+    width: int
+    height: int
+    url: str
+
+
+class QueueOut(BaseModel):
+    running: Optional[str]
+    queued: list[str]
+
+
+class Message(BaseModel):
+    detail: str
+
+
+ERRORS = {404: {"model": Message}, 409: {"model": Message}, 422: {"model": Message}}
+
+
+def create_app(settings: StudioSettings) -> FastAPI:
+    data = Path(settings.data)
+    data.mkdir(parents=True, exist_ok=True)
+    images = ImageStore(data / "images", max_bytes=settings.max_upload_bytes, max_pixels=settings.max_upload_pixels)
+    events = EventLog()
+    store = JobStore(data / "brushwork.sqlite3")
+    worker = Worker(data, store, images, events, preview_every=settings.preview_every, device=settings.device)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        store.open()
+        store.requeue_interrupted()
+        if settings.run_jobs:
+            worker.start()
+        try:
+            yield
+        finally:
+            if settings.run_jobs:
+                await asyncio.to_thread(worker.stop)
+            store.close()
+
+    app = FastAPI(title="Brushwork studio", version=__version__, lifespan=lifespan,
+                  description="Neural style transfer jobs: upload images, submit, follow progress, download.")
+    app.mount("/studio", StaticFiles(directory=STUDIO), name="studio")
+
+    @app.exception_handler(InputError)
+    async def input_error(request: Request, exc: InputError) -> JSONResponse:
+        return JSONResponse({"detail": str(exc)}, status_code=413 if isinstance(exc, ImageTooLarge) else 422)
+
+    async def require_token(request: Request, call_next):
+        given = (request.headers.get("authorization", "").removeprefix("Bearer ").strip()
+                 or request.query_params.get("token") or request.cookies.get("brushwork_token") or "")
+        if not secrets.compare_digest(given.encode(), settings.token.encode()):
+            return JSONResponse({"detail": "a valid token is required (Authorization: Bearer TOKEN or ?token=TOKEN)"},
+                                status_code=401)
+        response = await call_next(request)
+        if request.query_params.get("token"):
+            response.set_cookie("brushwork_token", settings.token, httponly=True, samesite="strict")
+        return response
+
+    if settings.token is not None:
+        app.middleware("http")(require_token)
+
+    def job_out(job: Job, queue: list[str]) -> JobOut:
+        done = job.status == "done"
+        return JobOut(
+            **{k: v for k, v in asdict(job).items() if k != "request"}, request=asdict(job.request),
+            position=queue.index(job.id) if job.id in queue else None,
+            result_url=f"/api/jobs/{job.id}/result" if done else None,
+            preview_url=f"/api/jobs/{job.id}/preview" if job.progress or done else None,
+        )
+
+    def find(job_id: str) -> Job:
+        job = store.get(job_id)
+        if job is None:
+            raise NotFound(f"no job {job_id!r}")
+        return job
+
+    @app.exception_handler(NotFound)
+    async def not_found(request: Request, exc: NotFound) -> JSONResponse:
+        return JSONResponse({"detail": str(exc)}, status_code=404)
+
+    @app.exception_handler(Conflict)
+    async def conflict(request: Request, exc: Conflict) -> JSONResponse:
+        return JSONResponse({"detail": str(exc)}, status_code=409)
+
+    @app.get("/", response_class=HTMLResponse, include_in_schema=False)
+    def page() -> HTMLResponse:
+        return HTMLResponse((STUDIO / "index.html").read_text())
+
+    @app.get("/api/config", summary="Options with defaults and help, presets, samples and limits")
+    def config() -> dict[str, Any]:
+        options = {name: {**info, "default": str(info["default"]) if isinstance(info["default"], WeightSchedule)
+                          else info["default"]} for name, info in TransferConfig.help().items()}
+        return {"version": __version__, "options": options, "presets": QUALITY_PRESETS,
+                "samples": {"content": [f"sample:{s}" for s in CONTENT_SAMPLES],
+                            "style": [f"sample:{s}" for s in STYLE_SAMPLES]},
+                "limits": {"max_size": settings.max_size, "max_steps": settings.max_steps,
+                           "max_upload_bytes": settings.max_upload_bytes, "max_upload_pixels": settings.max_upload_pixels}}
+
+    @app.post("/api/images", status_code=201, response_model=ImageOut, responses={413: {"model": Message}, 422: {"model": Message}},
+              summary="Upload an image (decoded and checked, stored as PNG)")
+    async def upload(file: UploadFile = File(...)) -> ImageOut:
+        data = await file.read(settings.max_upload_bytes + 1)
+        image_id, width, height = await asyncio.to_thread(images.add, data)
+        return ImageOut(id=image_id, width=width, height=height, url=f"/api/images/{image_id}")
+
+    @app.get("/api/images/{ref}", responses={200: {"content": {"image/png": {}}}, 404: {"model": Message}},
+             response_class=Response, summary="An uploaded image or a built-in sample, as PNG")
+    def image(ref: str) -> Response:
+        if ref.startswith("sample:"):
+            try:
+                picture = sample_image(ref[len("sample:"):])
+            except InputError as exc:
+                raise NotFound(str(exc)) from None
+            buffer = io.BytesIO()
+            picture.save(buffer, format="PNG")
+            return Response(buffer.getvalue(), media_type="image/png", headers={"Cache-Control": "max-age=3600"})
+        try:
+            return FileResponse(images.path(ref), media_type="image/png")
+        except InputError as exc:
+            raise NotFound(str(exc)) from None
+
+    def submit(request: JobRequest) -> JobOut:
+        request.config(max_size=settings.max_size, max_steps=settings.max_steps)
+        for ref in [request.content, *request.styles, *[m for m in request.masks or [] if m]]:
+            images.check(ref)
+        job = store.add(request)
+        events.append(job.id, "status", {"status": "queued"})
+        worker.submit()
+        return job_out(job, store.queue())
+
+    @app.post("/api/jobs", status_code=201, response_model=JobOut, responses=ERRORS, summary="Queue a style-transfer job")
+    def create_job(body: JobIn) -> JobOut:
+        return submit(JobRequest(content=body.content, styles=body.styles, style_weights=body.style_weights,
+                                 masks=body.masks, quality=body.quality, options=body.options.model_dump(exclude_none=True)))
+
+    @app.get("/api/jobs", response_model=list[JobOut], summary="Every job, newest first")
+    def list_jobs() -> list[JobOut]:
+        queue = store.queue()
+        return [job_out(job, queue) for job in store.all()]
+
+    @app.get("/api/queue", response_model=QueueOut, summary="The running job and the queued ones, in order")
+    def queue() -> QueueOut:
+        ids = store.queue()
+        running = ids[0] if ids and store.get(ids[0]).status == "running" else None
+        return QueueOut(running=running, queued=ids[1:] if running else ids)
+
+    @app.get("/api/jobs/{job_id}", response_model=JobOut, responses=ERRORS)
+    def get_job(job_id: str) -> JobOut:
+        return job_out(find(job_id), store.queue())
+
+    @app.post("/api/jobs/{job_id}/cancel", response_model=JobOut, responses=ERRORS, summary="Cancel a queued or running job")
+    def cancel_job(job_id: str) -> JobOut:
+        find(job_id)
+        if not worker.cancel(job_id):
+            raise Conflict(f"job {job_id} has already ended")
+        return job_out(find(job_id), store.queue())
+
+    @app.post("/api/jobs/{job_id}/rerun", status_code=201, response_model=JobOut, responses=ERRORS,
+              summary="Queue a copy of a job, with options changed")
+    def rerun_job(job_id: str, body: RerunIn) -> JobOut:
+        old = find(job_id).request
+        options = {**old.options, **body.options.model_dump(exclude_none=True)}
+        return submit(JobRequest(content=old.content, styles=old.styles, style_weights=old.style_weights,
+                                 masks=old.masks, quality=body.quality or old.quality, options=options))
+
+    @app.delete("/api/jobs/{job_id}", status_code=204, response_class=Response, responses=ERRORS,
+                summary="Delete an ended job and its images")
+    def delete_job(job_id: str) -> Response:
+        job = find(job_id)
+        if job.status not in FINAL:
+            raise Conflict(f"job {job_id} is {job.status}; cancel it first")
+        store.delete(job_id)
+        events.forget(job_id)
+        remove_job_files(data, job_id)
+        return Response(status_code=204)
+
+    @app.get("/api/jobs/{job_id}/result", response_class=FileResponse, responses={**ERRORS, 200: {"content": {"image/png": {}}}},
+             summary="The finished image (PNG with its parameters in metadata)")
+    def result(job_id: str) -> FileResponse:
+        job = find(job_id)
+        path = data / "results" / f"{job.id}.png"
+        if job.status != "done" or not path.is_file():
+            raise Conflict(f"job {job_id} has no result (it is {job.status})")
+        return FileResponse(path, media_type="image/png", filename=f"brushwork-{job.id[:8]}.png")
+
+    @app.get("/api/jobs/{job_id}/preview", response_class=FileResponse, responses={**ERRORS, 200: {"content": {"image/jpeg": {}}}},
+             summary="The latest preview of a job (JPEG)")
+    def preview(job_id: str) -> FileResponse:
+        job = find(job_id)
+        path = data / "previews" / f"{job.id}.jpg"
+        if not path.is_file():
+            raise NotFound(f"job {job_id} has no preview yet")
+        return FileResponse(path, media_type="image/jpeg", headers={"Cache-Control": "no-store"})
+
+    @app.get("/api/jobs/{job_id}/events", response_class=StreamingResponse, responses={**ERRORS, 200: {"content": {"text/event-stream": {}}}},
+             summary="Server-Sent Events: status and progress (step, scale, losses, time left), then the end")
+    async def job_events(job_id: str, request: Request) -> StreamingResponse:
+        find(job_id)
+        last_seen = request.headers.get("last-event-id", "0")
+        start = int(last_seen) if last_seen.isdigit() else 0
+        return StreamingResponse(_event_stream(job_id, start, request), media_type="text/event-stream",
+                                 headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})
+
+    async def _event_stream(job_id: str, last: int, request: Request):
+        ended = False
+        while True:
+            job = store.get(job_id)
+            pending = events.since(job_id, last)
+            for event in pending:
+                last = event["id"]
+                ended = ended or (event["event"] == "status" and event["data"]["status"] in FINAL)
+                yield f"id: {last}\nevent: {event['event']}\ndata: {json.dumps(event['data'])}\n\n"
+            if job is None or job.status in FINAL:
+                if job is not None and not ended:  # ended in an earlier server lifetime, or just now
+                    final = {"status": job.status, **({"error": job.error} if job.error else {})}
+                    yield f"id: {last + 1}\nevent: status\ndata: {json.dumps(final)}\n\n"
+                return
+            if await request.is_disconnected():
+                return
+            await asyncio.sleep(0.1)
+
+    return app
+
+
+class NotFound(Exception):
+    """Answered with 404."""
+
+
+class Conflict(Exception):
+    """Answered with 409: the job is in the wrong state for this."""

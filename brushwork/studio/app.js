@@ -1,0 +1,288 @@
+// Brushwork studio: a page over the JSON API (see /docs). No build step, no framework.
+"use strict";
+
+const $ = (id) => document.getElementById(id);
+const MAIN_OPTIONS = ["size", "steps", "style_weight", "content_weight", "tv_weight", "preserve_color", "init"];
+const HIDDEN_OPTIONS = ["device"];  // the server decides where jobs run
+const state = { config: null, content: null, styles: [], job: null, source: null, history: [] };
+
+async function api(path, options = {}) {
+  const response = await fetch(path, options);
+  if (!response.ok) {
+    let message = `${response.status} ${response.statusText}`;
+    try {
+      const body = await response.json();
+      message = typeof body.detail === "string" ? body.detail
+        : body.detail.map((d) => `${d.loc.slice(1).join(".")}: ${d.msg}`).join("; ");
+    } catch (_) { /* not JSON */ }
+    throw new Error(message);
+  }
+  return response.status === 204 ? null : response.json();
+}
+
+const imageUrl = (ref) => `/api/images/${encodeURIComponent(ref)}`;
+const label = (ref) => ref.startsWith("sample:") ? ref.slice(7) : `upload ${ref.slice(0, 6)}`;
+
+function showError(message) { $("form-error").textContent = message || ""; }
+
+// ---- the form ---------------------------------------------------------------------------
+function fillSelect(select, choices, value) {
+  select.innerHTML = "";
+  for (const choice of choices) select.add(new Option(choice, choice, false, choice === value));
+}
+
+function optionInput(name, info) {
+  if (info.choices) { const s = document.createElement("select"); fillSelect(s, info.choices.filter((c) => c !== "image"), info.default); return s; }
+  const input = document.createElement("input");
+  if (typeof info.default === "number") { input.type = "number"; input.step = "any"; }
+  input.value = Array.isArray(info.default) ? info.default.join(" ") : (info.default ?? "");
+  return input;
+}
+
+function buildForm(config) {
+  const opts = config.options;
+  fillSelect($("quality"), Object.keys(config.presets), "default");
+  for (const name of MAIN_OPTIONS) {
+    const el = $(name);
+    if (el.tagName === "SELECT") fillSelect(el, opts[name].choices.filter((c) => c !== "image"), opts[name].default);
+    else el.value = opts[name].default;
+    el.title = opts[name].help;
+  }
+  $("size").max = config.limits.max_size;
+  $("steps").max = config.limits.max_steps;
+  const more = $("more-options");
+  for (const [name, info] of Object.entries(opts)) {
+    if (MAIN_OPTIONS.includes(name) || HIDDEN_OPTIONS.includes(name)) continue;
+    const wrap = document.createElement("label");
+    wrap.textContent = name.replaceAll("_", " ");
+    wrap.title = info.help;
+    const input = optionInput(name, info);
+    input.id = `opt-${name}`;
+    input.dataset.option = name;
+    input.dataset.kind = Array.isArray(info.default) ? "list" : info.default === null ? "floats" : typeof info.default;
+    wrap.append(input);
+    more.append(wrap);
+  }
+  for (const ref of config.samples.content) $("content-picker").append(sampleButton(ref, () => chooseContent(ref)));
+  for (const ref of config.samples.style) $("style-picker").append(sampleButton(ref, () => addStyle(ref)));
+}
+
+function sampleButton(ref, onClick) {
+  const button = document.createElement("button");
+  button.type = "button";
+  button.dataset.ref = ref;
+  button.title = label(ref);
+  button.innerHTML = `<img alt="${label(ref)}" src="${imageUrl(ref)}">`;
+  button.onclick = onClick;
+  return button;
+}
+
+function chooseContent(ref) {
+  state.content = ref;
+  for (const b of $("content-picker").children) b.classList.toggle("chosen", b.dataset.ref === ref);
+  if (!ref.startsWith("sample:") && !$("content-picker").querySelector(`[data-ref="${ref}"]`)) {
+    const button = sampleButton(ref, () => chooseContent(ref));
+    button.classList.add("chosen");
+    $("content-picker").append(button);
+  }
+}
+
+function addStyle(ref, weight = 1, mask = null) {
+  state.styles.push({ ref, weight, mask });
+  renderStyles();
+}
+
+function renderStyles() {
+  const list = $("styles");
+  list.innerHTML = "";
+  state.styles.forEach((style, index) => {
+    const item = document.createElement("li");
+    item.innerHTML = `<img alt="${label(style.ref)}" src="${imageUrl(style.ref)}">
+      <span>${label(style.ref)}<br>weight <input type="number" min="0" step="any" value="${style.weight}" class="style-weight">
+      mask <input type="file" accept="image/*" class="style-mask" title="white: styled, black: left alone">
+      ${style.mask ? "(mask set)" : ""}</span>
+      <button type="button" title="remove">✕</button>`;
+    item.querySelector(".style-weight").onchange = (e) => { style.weight = Number(e.target.value); };
+    item.querySelector(".style-mask").onchange = async (e) => {
+      try { style.mask = (await upload(e.target.files[0])).id; renderStyles(); showError(""); } catch (err) { showError(`mask: ${err.message}`); }
+    };
+    item.querySelector("button").onclick = () => { state.styles.splice(index, 1); renderStyles(); };
+    list.append(item);
+  });
+}
+
+async function upload(file) {
+  const form = new FormData();
+  form.append("file", file);
+  return api("/api/images", { method: "POST", body: form });
+}
+
+function readOptions() {
+  const options = {};
+  const defaults = state.config.options;
+  for (const name of MAIN_OPTIONS) {
+    const el = $(name);
+    const value = el.type === "number" ? Number(el.value) : el.value;
+    if (String(value) !== String(defaults[name].default)) options[name] = value;
+  }
+  for (const input of $("more-options").querySelectorAll("[data-option]")) {
+    const name = input.dataset.option, raw = input.value.trim(), info = defaults[name];
+    const shown = Array.isArray(info.default) ? info.default.join(" ") : String(info.default ?? "");
+    if (raw === shown) continue;
+    if (input.dataset.kind === "list") options[name] = raw.split(/[\s,]+/).filter(Boolean);
+    else if (input.dataset.kind === "floats") options[name] = raw ? raw.split(/[\s,]+/).map(Number) : null;
+    else if (input.dataset.kind === "number") options[name] = Number(raw);
+    else options[name] = raw;
+  }
+  return options;
+}
+
+function loadIntoForm(request) {  // "re-run with tweaks": the job's settings go back into the form
+  chooseContent(request.content);
+  state.styles = request.styles.map((ref, i) => ({ ref, weight: request.style_weights ? request.style_weights[i] : 1,
+                                                    mask: request.masks ? request.masks[i] : null }));
+  renderStyles();
+  $("quality").value = request.quality || "default";
+  const opts = state.config.options;
+  for (const name of MAIN_OPTIONS) $(name).value = request.options[name] ?? opts[name].default;
+  for (const input of $("more-options").querySelectorAll("[data-option]")) {
+    const name = input.dataset.option, value = request.options[name] ?? opts[name].default;
+    input.value = Array.isArray(value) ? value.join(" ") : (value ?? "");
+  }
+  window.scrollTo({ top: 0, behavior: "smooth" });
+}
+
+async function start() {
+  showError("");
+  if (!state.content) return showError("Choose or upload a content photo first.");
+  if (!state.styles.length) return showError("Choose or upload at least one style.");
+  const body = { content: state.content, styles: state.styles.map((s) => s.ref), quality: $("quality").value,
+                 options: readOptions() };
+  if (state.styles.some((s) => s.weight !== 1)) body.style_weights = state.styles.map((s) => s.weight);
+  if (state.styles.some((s) => s.mask)) body.masks = state.styles.map((s) => s.mask);
+  try {
+    const job = await api("/api/jobs", { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body) });
+    watch(job);
+    refreshGallery();
+  } catch (err) { showError(err.message); }
+}
+
+// ---- live progress ----------------------------------------------------------------------
+function clock(seconds) { const s = Math.round(seconds); return `${Math.floor(s / 60)}:${String(s % 60).padStart(2, "0")}`; }
+
+function watch(job) {
+  if (state.source) state.source.close();
+  state.job = job;
+  state.history = job.history ? job.history.slice() : [];
+  $("download").classList.add("hidden");
+  $("cancel").disabled = !["queued", "running"].includes(job.status);
+  $("status").textContent = `Job ${job.id.slice(0, 8)}: ${job.status}`;
+  if (job.preview_url) $("preview").src = `${job.preview_url}?t=${Date.now()}`;
+  drawChart();
+  const source = new EventSource(`/api/jobs/${job.id}/events`);
+  state.source = source;
+  source.addEventListener("progress", (e) => {
+    const p = JSON.parse(e.data);
+    state.history.push([p.step, p.losses.total ?? Object.values(p.losses).reduce((a, b) => a + b, 0)]);
+    const losses = Object.entries(p.losses).filter(([k]) => k !== "total").map(([k, v]) => `${k} ${v.toPrecision(3)}`).join(", ");
+    $("status").textContent = `Step ${p.step}/${p.total_steps} · scale ${p.scale}/${p.scales} (${p.width}×${p.height}) · ` +
+      `${clock(p.eta)} left · ${losses}`;
+    if (p.preview !== state.lastPreview) { state.lastPreview = p.preview; $("preview").src = `/api/jobs/${job.id}/preview?v=${p.preview}&t=${Date.now()}`; }
+    drawChart();
+  });
+  source.addEventListener("status", (e) => {
+    const s = JSON.parse(e.data);
+    if (s.status === "queued") $("status").textContent = `Job ${job.id.slice(0, 8)} is queued.`;
+    if (s.status === "running") $("status").textContent = `Job ${job.id.slice(0, 8)} is starting…`;
+    if (["done", "failed", "cancelled"].includes(s.status)) {
+      source.close();
+      $("cancel").disabled = true;
+      $("status").textContent = s.status === "failed" ? `Failed: ${s.error}` : `Job ${job.id.slice(0, 8)}: ${s.status}.`;
+      if (s.status === "done") {
+        $("preview").src = `/api/jobs/${job.id}/result?t=${Date.now()}`;
+        $("download").href = `/api/jobs/${job.id}/result`;
+        $("download").classList.remove("hidden");
+      }
+      refreshGallery();
+    }
+  });
+}
+
+function drawChart() {
+  const canvas = $("loss-chart"), ctx = canvas.getContext("2d");
+  ctx.clearRect(0, 0, canvas.width, canvas.height);
+  const points = state.history.filter(([, v]) => v > 0);
+  if (points.length < 2) return;
+  const xs = points.map((p) => p[0]), ys = points.map((p) => Math.log10(p[1]));
+  const [x0, x1] = [Math.min(...xs), Math.max(...xs)], [y0, y1] = [Math.min(...ys), Math.max(...ys)];
+  const X = (x) => 30 + (x - x0) / Math.max(1, x1 - x0) * (canvas.width - 40);
+  const Y = (y) => 10 + (y1 - y) / Math.max(1e-9, y1 - y0) * (canvas.height - 30);
+  ctx.strokeStyle = "#2f5fd0"; ctx.lineWidth = 2; ctx.beginPath();
+  points.forEach(([x], i) => (i ? ctx.lineTo(X(x), Y(ys[i])) : ctx.moveTo(X(x), Y(ys[i]))));
+  ctx.stroke();
+  ctx.fillStyle = "#687082"; ctx.font = "11px system-ui";
+  ctx.fillText(`total loss (log) ${Math.pow(10, y1).toPrecision(3)} → ${Math.pow(10, ys[ys.length - 1]).toPrecision(3)}`, 34, canvas.height - 6);
+}
+
+async function cancel() {
+  if (!state.job) return;
+  try { await api(`/api/jobs/${state.job.id}/cancel`, { method: "POST" }); } catch (err) { showError(err.message); }
+}
+
+// ---- queue and gallery ------------------------------------------------------------------
+function summary(request) {
+  const parts = [`${label(request.content)} × ${request.styles.map(label).join(" + ")}`];
+  if (request.quality && request.quality !== "default") parts.push(request.quality);
+  for (const [k, v] of Object.entries(request.options)) parts.push(`${k}=${Array.isArray(v) ? v.join(",") : v}`);
+  return parts.join(" · ");
+}
+
+async function refreshGallery() {
+  let jobs;
+  try { jobs = await api("/api/jobs"); } catch (_) { return; }
+  const gallery = $("gallery");
+  gallery.innerHTML = "";
+  for (const job of jobs) {
+    const card = document.createElement("div");
+    card.className = "card";
+    card.dataset.job = job.id;
+    const where = job.position === 0 ? "running" : job.position ? `queued, #${job.position} in line` : job.status;
+    const thumb = job.result_url || job.preview_url;
+    card.innerHTML = `${thumb ? `<img alt="job ${job.id.slice(0, 8)}" src="${thumb}?t=${job.finished || job.progress?.step || 0}">` : `<img alt="">`}
+      <div><span class="badge ${job.status}">${where}</span>${new Date(job.created * 1000).toLocaleString()}</div>
+      <div>${summary(job.request)}</div>
+      ${job.note ? `<div class="note">${job.note}</div>` : ""}${job.error ? `<div class="note">${job.error}</div>` : ""}
+      <div class="buttons"></div>`;
+    const buttons = card.querySelector(".buttons");
+    const add = (text, onClick) => { const b = document.createElement("button"); b.textContent = text; b.onclick = onClick; buttons.append(b); };
+    add("Watch", () => watch(job));
+    if (job.result_url) { const a = document.createElement("a"); a.className = "button"; a.href = job.result_url; a.download = ""; a.textContent = "Download"; buttons.append(a); }
+    add("Re-run with tweaks", () => loadIntoForm(job.request));
+    if (["queued", "running"].includes(job.status)) add("Cancel", () => api(`/api/jobs/${job.id}/cancel`, { method: "POST" }).then(refreshGallery));
+    else add("Delete", () => api(`/api/jobs/${job.id}`, { method: "DELETE" }).then(refreshGallery));
+    gallery.append(card);
+  }
+}
+
+async function init() {
+  state.config = await api("/api/config");
+  buildForm(state.config);
+  chooseContent(state.config.samples.content[0]);
+  for (const [id, role] of [["content-file", "content"], ["style-file", "style"]]) {
+    $(id).onchange = async (e) => {
+      if (!e.target.files.length) return;
+      try {
+        const image = await upload(e.target.files[0]);
+        if (role === "content") chooseContent(image.id); else addStyle(image.id);
+        showError("");
+      } catch (err) { showError(`${role}: ${err.message}`); }
+      e.target.value = "";
+    };
+  }
+  $("start").onclick = start;
+  $("cancel").onclick = cancel;
+  await refreshGallery();
+  setInterval(refreshGallery, 3000);  // other browsers' jobs and the queue
+}
+
+init().catch((err) => showError(err.message));

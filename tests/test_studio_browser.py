@@ -1,0 +1,105 @@
+"""The studio page in headless Chromium (Debian's package), driven by Playwright.
+
+The test starts a real server on a free port, uploads a content and a style image through
+the page, starts a tiny job, watches the preview change and downloads the result. Where
+Chromium is missing the test is skipped, unless BRUSHWORK_REQUIRE_BROWSER=1 (CI sets it).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import threading
+import time
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from brushwork.image_io import save_image
+from brushwork.server import StudioSettings, create_app
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+
+if CHROMIUM is None:
+    if os.environ.get("BRUSHWORK_REQUIRE_BROWSER") == "1":
+        raise RuntimeError("BRUSHWORK_REQUIRE_BROWSER=1 but no chromium is installed (apt-get install chromium)")
+    pytest.skip("chromium is not installed (apt-get install chromium)", allow_module_level=True)
+
+playwright = pytest.importorskip("playwright.sync_api")
+pytestmark = pytest.mark.slow
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture()
+def server(tmp_path):
+    import uvicorn
+
+    port = free_port()
+    app = create_app(StudioSettings(data=tmp_path / "studio", preview_every=0.0))
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started:
+        assert time.monotonic() < deadline, "server did not start"
+        time.sleep(0.05)
+    yield f"http://127.0.0.1:{port}"
+    server.should_exit = True
+    thread.join(30)
+
+
+def test_upload_start_watch_and_download(server, tmp_path, content, style):
+    content_file, style_file = tmp_path / "photo.png", tmp_path / "painting.png"
+    save_image(content, content_file)
+    save_image(style, style_file)
+    screenshot = Path(os.environ.get("BRUSHWORK_SCREENSHOT", tmp_path / "studio.png"))
+
+    with playwright.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True)
+        page = browser.new_page(viewport={"width": 1280, "height": 900}, accept_downloads=True)
+        page.goto(server + "/")
+        page.wait_for_selector("#content-picker button")
+
+        page.set_input_files("#content-file", str(content_file))
+        page.wait_for_selector("#content-picker button.chosen[data-ref]:not([data-ref^='sample:'])")
+        page.set_input_files("#style-file", str(style_file))
+        page.wait_for_selector("#styles li")
+
+        page.fill("#size", "64")
+        page.fill("#steps", "12")
+        page.click("details summary")
+        page.fill("#opt-scales", "1")
+        page.click("#start")
+
+        previews: set[str] = set()
+        deadline = time.monotonic() + 120
+        while len(previews) < 2:
+            assert time.monotonic() < deadline, f"the preview never changed: {previews}"
+            src = page.get_attribute("#preview", "src") or ""
+            if "/preview" in src and page.evaluate("document.getElementById('preview').naturalWidth") > 0:
+                previews.add(src)
+            time.sleep(0.02)
+        assert "Step" in page.inner_text("#status") or "done" in page.inner_text("#status")
+
+        page.wait_for_selector("#download:not(.hidden)", timeout=120_000)
+        assert "done" in page.inner_text("#status")
+        with page.expect_download() as info:
+            page.click("#download")
+        downloaded = tmp_path / "result.png"
+        info.value.save_as(downloaded)
+        page.wait_for_selector(".card .badge.done")
+        page.screenshot(path=str(screenshot), full_page=True)
+        browser.close()
+
+    with Image.open(downloaded) as image:
+        assert max(image.size) == 64
+        meta = json.loads(image.info["brushwork"])
+    assert meta["config"]["steps"] == 12 and meta["config"]["scales"] == 1
