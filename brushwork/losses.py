@@ -58,6 +58,23 @@ def total_variation(image: Tensor) -> Tensor:
     return dy.pow(2).mean() + dx.pow(2).mean()
 
 
+def energy_ratio(
+    content_features: Mapping[str, Tensor], style_grams: Mapping[str, Tensor], style_layer_weights: Mapping[str, float]
+) -> float:
+    """How hard the paper's *absolute* losses pull toward the style, relative to the content.
+
+    Absolute squared errors weigh a term by the size of its target: a style with strong
+    Gram matrices pulls harder than a faint one. This is the ratio of the two scales, the
+    (weighted) mean over style layers of ``mean(G**2) / C**2`` over the mean over content
+    layers of ``mean(F**2)``; ``balance="energy"`` multiplies beta by it, so that relative
+    losses keep that behaviour (with weights that do not depend on the image size).
+    """
+    weights = _normalised(style_layer_weights)
+    style = sum(w * float(style_grams[n].float().pow(2).mean()) / style_grams[n].shape[-1] ** 2 for n, w in weights.items())
+    content = sum(float(f.float().pow(2).mean()) for f in content_features.values()) / len(content_features)
+    return style / max(content, _EPS)
+
+
 def resize_mask(mask: Tensor, size: tuple[int, int]) -> Tensor:
     """Area-average a (B, 1, H, W) mask to a feature map's size."""
     if tuple(mask.shape[-2:]) == tuple(size):

@@ -44,6 +44,8 @@ class Progress:
     eta: float
     image: Tensor = field(repr=False)
     finish: Callable[[Tensor], Tensor] = field(repr=False, default=lambda x: x)
+    weights: tuple[float, float, float] = (0.0, 0.0, 0.0)
+    """alpha, beta, gamma in force at this step (schedules and style balance applied)."""
 
     def preview(self) -> Tensor:
         """The current image after post-processing, detached, on the CPU, clamped to [0, 1]."""
@@ -183,7 +185,8 @@ def run_pyramid(
         objective = make_objective(size)
         first_step = step
 
-        def on_step(x: Tensor, total: Tensor, terms: dict[str, Tensor], index=index, size=size) -> None:
+        def on_step(x: Tensor, total: Tensor, terms: dict[str, Tensor], index=index, size=size,
+                    objective=objective) -> None:
             nonlocal step, work_done, stopped
             step += 1
             work_done += schedule.work(index)
@@ -192,7 +195,9 @@ def run_pyramid(
             elapsed = time.perf_counter() - start
             losses = {"total": total.item()} | {k: v.item() for k, v in terms.items()}
             eta = elapsed / work_done * (total_work - work_done)
-            event = Progress(step, total_steps, index + 1, len(schedule.sizes), size, losses, elapsed, eta, x, finish)
+            weights = objective.weights.at((step - 1) / total_steps)
+            event = Progress(step, total_steps, index + 1, len(schedule.sizes), size, losses, elapsed, eta, x, finish,
+                             weights)
             try:
                 callback(event)
             except StopOptimization:

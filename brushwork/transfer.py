@@ -8,8 +8,8 @@ whose field defaults are the only defaults: the CLI and the web studio read them
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field, fields, replace
-from typing import Callable, Literal, Sequence
+from dataclasses import asdict, dataclass, field, fields, replace
+from typing import Any, Callable, Literal, Mapping, Sequence
 
 import torch
 from PIL import Image
@@ -20,15 +20,16 @@ from .errors import InputError
 from .devices import PRECISIONS, Precision, check_fits, resolve_device, resolve_precision
 from .features import VGG19_LAYERS, Pooling, VGGFeatures, check_layers, layer_stride
 from .image_io import fit_long_side, labelled_grid, resize, tensor_to_pil
-from .losses import ContentTarget, StyleTarget
+from .losses import ContentTarget, StyleTarget, energy_ratio
 from .optimize import LossWeights, Objective, OptimizerName, ProgressCallback, run_pyramid
 from .schedules import MultiScaleSchedule, WeightSchedule
 
-InitName = Literal["content", "noise", "image"]
+InitName = Literal["content", "noise", "image", "adain"]
 MAX_WEIGHT = 1e9
 
 
-def _opt(default, help: str, **extra):
+def option(default, help: str, **extra):
+    """A dataclass field with the help text (and choices) front ends show for it."""
     return field(default=default, metadata={"help": help, **extra})
 
 
@@ -36,32 +37,37 @@ def _opt(default, help: str, **extra):
 class TransferConfig:
     """Every tunable of an optimisation run, with its default. Invalid values raise InputError."""
 
-    size: int = _opt(512, "long side of the output in pixels")
-    steps: int = _opt(30, "optimiser steps (loss evaluations) at the final scale")
-    scales: int = _opt(3, "number of coarse-to-fine scales")
-    scale_factor: float = _opt(2.0, "size ratio between successive scales")
-    step_growth: float = _opt(2.0, "each coarser scale runs this many times the steps of the next finer one")
-    content_weight: float = _opt(1.0, "alpha: weight of the content loss")
-    style_weight: float = _opt(50.0, "beta: weight of the style loss")
-    tv_weight: float = _opt(1.0, "gamma: weight of the total-variation loss")
-    content_layers: tuple[str, ...] = _opt(("relu4_2",), "VGG-19 layers for the content loss")
-    style_layers: tuple[str, ...] = _opt(
+    size: int = option(512, "long side of the output in pixels")
+    steps: int = option(30, "optimiser steps (loss evaluations) at the final scale")
+    scales: int = option(3, "number of coarse-to-fine scales")
+    scale_factor: float = option(2.0, "size ratio between successive scales")
+    step_growth: float = option(2.0, "each coarser scale runs this many times the steps of the next finer one")
+    content_weight: float = option(1.0, "alpha: weight of the content loss")
+    style_weight: float = option(50.0, "beta: weight of the style loss")
+    tv_weight: float = option(1.0, "gamma: weight of the total-variation loss")
+    content_layers: tuple[str, ...] = option(("relu4_2",), "VGG-19 layers for the content loss")
+    style_layers: tuple[str, ...] = option(
         ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1"), "VGG-19 layers for the style loss"
     )
-    style_layer_weights: tuple[float, ...] | None = _opt(None, "relative weight of each style layer (default: equal)")
-    style_scale: float = _opt(1.0, "style image size relative to the output's long side")
-    optimizer: OptimizerName = _opt("lbfgs", "optimiser", choices=("lbfgs", "adam"))
-    learning_rate: float = _opt(0.02, "Adam step size (pixel values are in [0, 1])")
-    lbfgs_history: int = _opt(50, "L-BFGS history size")
-    init: InitName = _opt("content", "starting image: content, noise, or an image file", choices=("content", "noise", "image"))
-    pooling: Pooling = _opt("max", "VGG-19 pooling", choices=("max", "avg"))
-    preserve_color: color.ColorMode = _opt("none", "keep the content's colours", choices=color.COLOR_MODES)
-    style_schedule: WeightSchedule = _opt(WeightSchedule(), "style weight multiplier over the run, e.g. linear:0.1:1")
-    tv_schedule: WeightSchedule = _opt(WeightSchedule(), "TV weight multiplier over the run, e.g. geometric:10:1")
-    precision: Precision = _opt("auto", "arithmetic of VGG-19: auto (bfloat16 where the hardware has it), float32, bfloat16",
+    style_layer_weights: tuple[float, ...] | None = option(None, "relative weight of each style layer (default: equal)")
+    style_scale: float = option(1.0, "style image size relative to the output's long side")
+    optimizer: OptimizerName = option("lbfgs", "optimiser", choices=("lbfgs", "adam"))
+    learning_rate: float = option(0.02, "Adam step size (pixel values are in [0, 1])")
+    lbfgs_history: int = option(50, "L-BFGS history size")
+    init: InitName = option("content", "starting image: content, noise, adain (the shipped AdaIN network's result) or an image file",
+                            choices=("content", "noise", "image", "adain"))
+    pooling: Pooling = option("max", "VGG-19 pooling", choices=("max", "avg"))
+    preserve_color: color.ColorMode = option("none", "keep the content's colours", choices=color.COLOR_MODES)
+    balance: Literal["energy", "fixed"] = option(
+        "energy", "energy: beta is multiplied by the style's Gram energy over the content's feature energy at the "
+        "output size, the balance of the paper's absolute losses (faint styles pull less); fixed: beta as given",
+        choices=("energy", "fixed"))
+    style_schedule: WeightSchedule = option(WeightSchedule(), "style weight multiplier over the run, e.g. linear:0.1:1")
+    tv_schedule: WeightSchedule = option(WeightSchedule(), "TV weight multiplier over the run, e.g. geometric:10:1")
+    precision: Precision = option("auto", "arithmetic of VGG-19: auto (bfloat16 where the hardware has it), float32, bfloat16",
                                 choices=PRECISIONS)
-    seed: int = _opt(0, "random seed: the same seed gives the same image on the same machine")
-    device: str = _opt("auto", "auto (CUDA, then MPS, then CPU), cpu, cuda, cuda:N or mps")
+    seed: int = option(0, "random seed: the same seed gives the same image on the same machine")
+    device: str = option("auto", "auto (CUDA, then MPS, then CPU), cpu, cuda, cuda:N or mps")
 
     def __post_init__(self) -> None:
         positive_ints = {"size": self.size, "steps": self.steps, "scales": self.scales, "lbfgs_history": self.lbfgs_history}
@@ -91,8 +97,9 @@ class TransferConfig:
                 check_weight("style layer weight", w)
             if sum(self.style_layer_weights) <= 0:
                 raise InputError("style layer weights must not all be zero")
-        for name, allowed in (("optimizer", ("lbfgs", "adam")), ("init", ("content", "noise", "image")),
+        for name, allowed in (("optimizer", ("lbfgs", "adam")), ("init", ("content", "noise", "image", "adain")),
                               ("pooling", ("max", "avg")), ("preserve_color", color.COLOR_MODES),
+                              ("balance", ("energy", "fixed")),
                               ("precision", PRECISIONS)):
             if getattr(self, name) not in allowed:
                 raise InputError(f"{name} must be one of {', '.join(allowed)}; got {getattr(self, name)!r}")
@@ -121,9 +128,50 @@ QUALITY_PRESETS: dict[str, dict] = {
 """``--quality`` presets: settings laid over TransferConfig's defaults (sizes are left alone).
 docs/benchmarks.md shows what each costs and gives."""
 
-DEMO_CONFIG = TransferConfig(size=384, style_weight=10.0)
+DEMO_CONFIG = TransferConfig(size=384, style_weight=8.0)
 """Defaults of ``brushwork demo``: small enough to finish in well under a minute on two CPU
 cores, with a lighter style weight so that the cat stays recognisable."""
+
+
+def build_config(
+    options: Mapping[str, Any], *, quality: str | None = None, base: TransferConfig = TransferConfig()
+) -> TransferConfig:
+    """``base``, then the ``quality`` preset, then ``options`` (TransferConfig field names).
+
+    Front ends hand over what the user gave, as parsed text or JSON: lists become tuples and
+    schedules are parsed here, and an unknown option name is an InputError like a bad value.
+    """
+    if quality is not None:
+        if quality not in QUALITY_PRESETS:
+            raise InputError(f"quality must be one of {', '.join(QUALITY_PRESETS)}; got {quality!r}")
+        base = replace(base, **QUALITY_PRESETS[quality])
+    names = {f.name: f for f in fields(TransferConfig)}
+    given: dict[str, Any] = {}
+    for name, value in options.items():
+        if name not in names:
+            raise InputError(f"unknown option {name!r}")
+        if value is None:
+            continue
+        if isinstance(value, list):
+            value = tuple(value)
+        if isinstance(names[name].default, WeightSchedule) and isinstance(value, str):
+            value = WeightSchedule.parse(value)
+        given[name] = value
+    try:
+        return replace(base, **given)
+    except TypeError as exc:  # a value of the wrong type that the checks did not name
+        raise InputError(f"invalid options: {exc}") from None
+
+
+def run_metadata(command: str, config: TransferConfig, elapsed: float, **inputs: Any) -> dict:
+    """What an output carries in its metadata: versions, every setting, time and inputs."""
+    from . import __version__
+
+    return {
+        "brushwork": __version__, "command": command, "torch": torch.__version__,
+        "config": {k: (str(v) if isinstance(v, WeightSchedule) else v) for k, v in asdict(config).items()},
+        "elapsed_s": round(elapsed, 2), **inputs,
+    }
 
 
 def _style_size(style: Tensor, long_side: int, style_scale: float, min_side: int) -> tuple[int, int]:
@@ -171,6 +219,17 @@ def _run(job: _Job, config: TransferConfig, callback: ProgressCallback | None) -
     content = job.content.to(device) if job.content is not None else None
     styles = [s.to(device) for s in job.styles]
 
+    weights = job.weights
+    if config.balance == "energy" and content is not None and styles and weights.content > 0:
+        with torch.no_grad():
+            content_feats = extractor(resize(content, job.output_size))
+            style_feats = [extractor(resize(s, _style_size(s, max(job.output_size), config.style_scale, min_side)))
+                           for s in styles]
+            blended = StyleTarget.from_features(style_feats, job.style_strengths, layer_weights)
+            ratio = energy_ratio({n: content_feats[n] for n in job.content_layers},
+                                 {n: getattr(blended, f"gram_{n}") for n in blended.layer_weights}, layer_weights)
+        weights = replace(weights, style=weights.style * min(max(ratio, 1e-3), 1e3))
+
     @torch.no_grad()
     def make_objective(size: tuple[int, int]) -> Objective:
         content_target = None
@@ -185,7 +244,7 @@ def _run(job: _Job, config: TransferConfig, callback: ProgressCallback | None) -
             for feats, strength, mask in zip(style_feats, job.style_strengths, job.masks):
                 mask = None if mask is None else resize(mask.to(device), size)
                 targets.append((StyleTarget.from_features([feats], None, layer_weights, mask), strength))
-        return Objective(extractor, content_target, targets, job.weights)
+        return Objective(extractor, content_target, targets, weights)
 
     finish = _finisher(job.finish_with, device)
     schedule = MultiScaleSchedule.pyramid(
@@ -261,7 +320,7 @@ def stylize(
     elif config.preserve_color == "histogram":
         style_images = [color.match_color(s, content) for s in styles]
 
-    init = _initial_image(config, content, output_size, init_image)
+    init = _initial_image(config, content, output_size, init_image, style_images, strengths, mask_list)
     weights = LossWeights(config.content_weight, config.style_weight, config.tv_weight, config.style_schedule, config.tv_schedule)
     job = _Job(
         output_size, init, content, config.content_layers, style_images, strengths, mask_list,
@@ -284,7 +343,10 @@ def _check_mask(mask: Tensor, content: Tensor, index: int) -> None:
         raise InputError(f"mask {index} is entirely black, so its style would apply nowhere")
 
 
-def _initial_image(config: TransferConfig, content: Tensor, size: tuple[int, int], init_image: Tensor | None) -> Tensor:
+def _initial_image(
+    config: TransferConfig, content: Tensor, size: tuple[int, int], init_image: Tensor | None,
+    styles: Sequence[Tensor] = (), strengths: Sequence[float] = (), masks: Sequence[Tensor | None] = (),
+) -> Tensor:
     if config.init == "image":
         if init_image is None:
             raise InputError("init 'image' needs an initial image")
@@ -294,6 +356,14 @@ def _initial_image(config: TransferConfig, content: Tensor, size: tuple[int, int
         raise InputError(f"an initial image was given but init is {config.init!r}")
     if config.init == "noise":
         return _noise_like((1, 3, *size), config.seed, torch.device("cpu"))
+    if config.init == "adain":  # one pass of the AdaIN network: the optimiser only refines
+        from .models import load_model
+        from .realtime import adain_stylize
+
+        net = load_model("adain", expect="adain").network
+        use_masks = None if all(m is None for m in masks) else list(masks)
+        return adain_stylize(net, resize(content, size), list(styles), weights=list(strengths) or None, masks=use_masks,
+                             style_size=max(size), device=config.device)
     return resize(content, size)
 
 

@@ -206,3 +206,18 @@ def test_style_weight_trades_content_for_style(content, style):
     (c_low, s_low), (c_high, s_high) = distances(2.0), distances(200.0)
     assert c_low < 0.7 * c_high
     assert s_high < 0.7 * s_low
+
+
+def _effective_beta(content, style, **options) -> float:
+    seen = []
+    stylize(content, [style], config=TransferConfig(size=48, steps=1, scales=1, **options), callback=seen.append)
+    return seen[-1].weights[1]
+
+
+def test_energy_balance_weighs_faint_styles_less(content, style):
+    """With balance=energy a washed-out copy of a style pulls less than the style itself;
+    with balance=fixed beta is exactly the style weight."""
+    assert _effective_beta(content, style, balance="fixed", style_weight=7.0) == 7.0
+    strong = _effective_beta(content, style, style_weight=7.0)
+    faint = _effective_beta(content, style * 0.3 + 0.35, style_weight=7.0)
+    assert strong != 7.0 and 0 < faint < 0.5 * strong
