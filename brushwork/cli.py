@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-from dataclasses import replace
 import json
 import sys
 import time
@@ -19,14 +18,20 @@ import torch
 from PIL import Image
 
 from . import __version__
+from .color import COLOR_MODES
 from .errors import BrushworkError, InputError
-from .image_io import check_output_path, load_image, load_mask, save_gif, save_image, tensor_to_pil
-from .devices import resolve_device
+from .image_io import (IMAGE_SUFFIXES, check_output_path, fit_long_side, load_image, load_mask, resize, save_gif,
+                       save_image, tensor_to_pil)
+from .devices import PRECISIONS, resolve_device
+from .models import export_onnx, load_model, save_model, shipped_models
+from .realtime import adain_stylize, fast_stylize
+from .training import AdaINTrainConfig, FastTrainConfig, TrainingProgress, train_adain, train_fast
 from .metrics import score
 from .optimize import Progress
 from .samples import SAMPLES
 from .schedules import WeightSchedule
-from .transfer import DEMO_CONFIG, QUALITY_PRESETS, RECONSTRUCT_CONFIG, TransferConfig, reconstruct, stylize, stylize_grid, synthesize_texture
+from .transfer import (DEMO_CONFIG, QUALITY_PRESETS, RECONSTRUCT_CONFIG, TransferConfig, build_config, reconstruct,
+                       run_metadata, stylize, stylize_grid, synthesize_texture)
 
 PROG = "brushwork"
 
@@ -59,7 +64,8 @@ def _add_config_options(
         shown = " ".join(default) if isinstance(default, tuple) else default
         kwargs: dict = {"dest": name, "default": None, "help": f"{info['help']} (default: {shown})"}
         if name == "init":  # a file name is also accepted, so no fixed choices
-            kwargs.update(metavar="content|noise|FILE", help="starting image: content, noise, or an image file (default: content)")
+            kwargs.update(metavar="content|noise|adain|FILE",
+                          help="starting image: content, noise, adain (the AdaIN network's result) or an image file (default: content)")
         elif "choices" in info:
             kwargs["choices"] = info["choices"]
         elif isinstance(default, WeightSchedule):
@@ -74,15 +80,8 @@ def _add_config_options(
 
 def _config(args: argparse.Namespace) -> TransferConfig:
     """The command's base config, then the --quality preset, then every option given."""
-    base = args.base_config
-    if getattr(args, "quality", None):
-        base = replace(base, **QUALITY_PRESETS[args.quality])
-    given = {f.name: getattr(args, f.name) for f in dataclasses.fields(TransferConfig)
-             if getattr(args, f.name, None) is not None}
-    for key in ("content_layers", "style_layers", "style_layer_weights"):
-        if isinstance(given.get(key), list):
-            given[key] = tuple(given[key])
-    return replace(base, **given)
+    given = {f.name: getattr(args, f.name, None) for f in dataclasses.fields(TransferConfig)}
+    return build_config(given, quality=getattr(args, "quality", None), base=args.base_config)
 
 
 def _add_output_options(parser: argparse.ArgumentParser, required: bool = True, default: str | None = None) -> None:
@@ -141,12 +140,82 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps (default: %(default)s)")
 
+    p = sub.add_parser("train-fast", help="train a feed-forward network for one style (Johnson et al.)")
+    p.add_argument("style", help="style image")
+    p.add_argument("--images", required=True, metavar="DIR", help="folder of training photos (searched recursively)")
+    p.add_argument("-o", "--output", required=True, help="model file to write (.safetensors)")
+    p.add_argument("--name", help="model name kept in its metadata (default: the style's file name)")
+    _add_training_options(p, FastTrainConfig)
+
+    p = sub.add_parser("train-adain", help="train the decoder of an arbitrary-style AdaIN network")
+    p.add_argument("--images", required=True, metavar="DIR", help="folder of content photos")
+    p.add_argument("--styles", required=True, metavar="DIR", help="folder of style images (paintings)")
+    p.add_argument("-o", "--output", required=True, help="model file to write (.safetensors)")
+    p.add_argument("--name", default="adain", help="model name kept in its metadata (default: %(default)s)")
+    _add_training_options(p, AdaINTrainConfig)
+
+    p = sub.add_parser("fast", help="stylize images in one pass with a trained feed-forward model")
+    p.add_argument("model", nargs="?", help="a shipped model's name (see --list) or a .safetensors file")
+    p.add_argument("inputs", nargs="*", metavar="INPUT", help="images, or folders of images")
+    p.add_argument("-o", "--output", help="output image; a folder when there are several inputs or a folder")
+    p.add_argument("--list", action="store_true", help="print the shipped models, one per line, name first")
+    p.add_argument("--size", type=int, metavar="PX", help="resize so the long side is PX (default: keep each input's size)")
+    p.add_argument("--batch", type=int, default=4, help="images per forward pass, among images of one size (default: %(default)s)")
+    _add_network_options(p)
+
+    p = sub.add_parser("adain", help="stylize with any style image, no training (AdaIN)")
+    p.add_argument("content", help="content image")
+    p.add_argument("styles", nargs="+", metavar="STYLE", help="style image(s)")
+    p.add_argument("-o", "--output", required=True, help="output image")
+    p.add_argument("--model", default="adain", help="AdaIN model: shipped name or file (default: %(default)s)")
+    p.add_argument("--alpha", type=float, default=1.0, help="0 keeps the content, 1 is full style (default: %(default)s)")
+    p.add_argument("--weights", type=float, nargs="+", metavar="W", help="interpolation weight per style (default: equal)")
+    p.add_argument("--masks", nargs="+", metavar="MASK", help="one grayscale mask per style (white = styled), or 'none'")
+    p.add_argument("--size", type=int, default=512, metavar="PX", help="long side of the output (default: %(default)s)")
+    p.add_argument("--style-size", type=int, default=512, metavar="PX", help="long side of each style image (default: %(default)s)")
+    _add_network_options(p)
+
+    p = sub.add_parser("export", help="export a trained model to ONNX")
+    p.add_argument("model", help="a shipped model's name or a .safetensors file")
+    p.add_argument("output", help="ONNX file to write (.onnx)")
+
+    p = sub.add_parser("serve", help="start the web studio (browser UI and JSON API)")
+    p.add_argument("--host", default="127.0.0.1", help="address to bind (default: %(default)s, this machine only)")
+    p.add_argument("--port", type=int, default=8000, help="port (default: %(default)s)")
+    p.add_argument("--data", default="brushwork-data", help="folder for the job database and images (default: %(default)s)")
+    p.add_argument("--token", help="access token; required off loopback, generated and printed if not given")
+    p.add_argument("--device", default="auto", help="where jobs run: auto, cpu, cuda, cuda:N or mps (default: %(default)s)")
+    p.add_argument("--max-size", type=int, default=2048, metavar="PX", help="largest output size a job may ask for (default: %(default)s)")
+
     p = sub.add_parser("demo", help="stylize a built-in photo with a built-in painting; needs no files")
     p.add_argument("--content", default="sample:chelsea", help="content (default: %(default)s)")
     p.add_argument("--style", default="sample:strokes", help="style (default: %(default)s)")
     _add_output_options(p, required=False, default="brushwork-demo.png")
     _add_config_options(p, DEMO_CONFIG, presets=True)
     return parser
+
+
+def _add_training_options(parser: argparse.ArgumentParser, config_class: type) -> None:
+    parser.add_argument("--resume", action="store_true", help="continue from OUTPUT.ckpt if it exists")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    group = parser.add_argument_group("training options")
+    for f in dataclasses.fields(config_class):
+        kwargs: dict = {"dest": f.name, "default": f.default, "help": f"{f.metadata['help']} (default: %(default)s)"}
+        if "choices" in f.metadata:
+            kwargs["choices"] = f.metadata["choices"]
+        elif isinstance(f.default, tuple):
+            kwargs.update(nargs="+", metavar="LAYER", default=f.default)
+        else:
+            kwargs["type"] = type(f.default)
+        group.add_argument("--" + f.name.replace("_", "-"), **kwargs)
+
+
+def _add_network_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--preserve-color", choices=COLOR_MODES, default="none",
+                        help="keep the content's colours (default: %(default)s)")
+    parser.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps (default: %(default)s)")
+    parser.add_argument("--precision", choices=PRECISIONS, default="auto",
+                        help="auto (bfloat16 where native), float32, bfloat16 (default: %(default)s)")
 
 
 class Reporter:
@@ -158,8 +227,10 @@ class Reporter:
         self.frames: list[Image.Image] = []
         self.bar = None
         self.prefix = ""
+        self.weights: tuple[float, float, float] | None = None
 
     def __call__(self, event: Progress) -> None:
+        self.weights = event.weights
         if self.bar is None and not self.quiet:
             from tqdm import tqdm
 
@@ -198,15 +269,8 @@ def _clock(seconds: float) -> str:
     return f"{seconds // 60}:{seconds % 60:02d}"
 
 
-def _metadata(command: str, config: TransferConfig, elapsed: float, **inputs) -> dict:
-    return {
-        "brushwork": __version__, "command": command, "torch": torch.__version__,
-        "config": {k: (str(v) if isinstance(v, WeightSchedule) else v) for k, v in dataclasses.asdict(config).items()},
-        "elapsed_s": round(elapsed, 2), **inputs,
-    }
-
-
-def _run_with_reporter(args: argparse.Namespace, job: Callable[[Reporter], "torch.Tensor"]) -> tuple["torch.Tensor", float]:
+def _run_with_reporter(args: argparse.Namespace, job: Callable[[Reporter], "torch.Tensor"]) -> tuple["torch.Tensor", dict]:
+    """Run ``job`` with a Reporter; return the image and what the metadata should say of the run."""
     reporter = Reporter(Path(args.output), quiet=args.quiet, save_every=args.save_every, animation=args.animation)
     start = time.perf_counter()
     try:
@@ -215,7 +279,8 @@ def _run_with_reporter(args: argparse.Namespace, job: Callable[[Reporter], "torc
         reporter.close()
     elapsed = time.perf_counter() - start
     reporter.write_animation(image)
-    return image, elapsed
+    weights = dict(zip(("content", "style", "tv"), reporter.weights)) if reporter.weights else None
+    return image, {"elapsed": elapsed, "effective_weights": weights}
 
 
 def _check_outputs(args: argparse.Namespace) -> None:
@@ -230,21 +295,17 @@ def _check_outputs(args: argparse.Namespace) -> None:
 
 def cmd_transfer(args: argparse.Namespace) -> Path:
     init_image, init_file = None, args.init
-    if args.init not in (None, "content", "noise"):
+    if args.init not in (None, "content", "noise", "adain"):
         init_image = load_image(args.init, "initial image")
         args.init = "image"
     config = _config(args)
     _check_outputs(args)
     content = load_image(args.content, "content image")
     styles = [load_image(s, "style image") for s in args.styles]
-    masks = None
-    if args.mask:
-        if len(args.mask) != len(args.styles):
-            raise InputError(f"{len(args.mask)} masks given for {len(args.styles)} styles; give one per style ('none' for everywhere)")
-        masks = [None if m.lower() == "none" else load_mask(m, "mask") for m in args.mask]
-    image, elapsed = _run_with_reporter(args, lambda cb: stylize(
+    masks = _load_masks(args.mask, len(args.styles))
+    image, run = _run_with_reporter(args, lambda cb: stylize(
         content, styles, style_weights=args.style_weights, masks=masks, init_image=init_image, config=config, callback=cb))
-    meta = _metadata("transfer", config, elapsed, content=args.content, styles=args.styles,
+    meta = run_metadata("transfer", config, **run, content=args.content, styles=args.styles,
                      style_weights=args.style_weights, masks=args.mask,
                      init_image=None if init_image is None else init_file)
     return save_image(image, args.output, meta)
@@ -254,16 +315,16 @@ def cmd_reconstruct(args: argparse.Namespace) -> Path:
     config = _config(args)
     _check_outputs(args)
     content = load_image(args.content, "content image")
-    image, elapsed = _run_with_reporter(args, lambda cb: reconstruct(content, layer=args.layer, config=config, callback=cb))
-    return save_image(image, args.output, _metadata("reconstruct", config, elapsed, content=args.content, layer=args.layer))
+    image, run = _run_with_reporter(args, lambda cb: reconstruct(content, layer=args.layer, config=config, callback=cb))
+    return save_image(image, args.output, run_metadata("reconstruct", config, **run, content=args.content, layer=args.layer))
 
 
 def cmd_texture(args: argparse.Namespace) -> Path:
     config = _config(args)
     _check_outputs(args)
     style = load_image(args.style, "style image")
-    image, elapsed = _run_with_reporter(args, lambda cb: synthesize_texture(style, layers=args.layers, config=config, callback=cb))
-    return save_image(image, args.output, _metadata("texture", config, elapsed, style=args.style, layers=args.layers))
+    image, run = _run_with_reporter(args, lambda cb: synthesize_texture(style, layers=args.layers, config=config, callback=cb))
+    return save_image(image, args.output, run_metadata("texture", config, **run, style=args.style, layers=args.layers))
 
 
 def cmd_grid(args: argparse.Namespace) -> Path:
@@ -283,7 +344,7 @@ def cmd_grid(args: argparse.Namespace) -> Path:
                              cell_px=min(config.size, 384))
     finally:
         reporter.close()
-    meta = _metadata("grid", config, time.perf_counter() - start, content=args.content, style=args.style)
+    meta = run_metadata("grid", config, time.perf_counter() - start, content=args.content, style=args.style)
     return save_image(sheet, args.output, meta)
 
 
@@ -307,6 +368,188 @@ def cmd_score(args: argparse.Namespace) -> None:
         print(f"{name:<17} {value:8.4f}   {notes[name]}")
 
 
+def _training_config(args: argparse.Namespace, config_class: type):
+    values = {f.name: getattr(args, f.name) for f in dataclasses.fields(config_class)}
+    return config_class(**{k: tuple(v) if isinstance(v, list) else v for k, v in values.items()})
+
+
+def _check_model_output(path: str) -> Path:
+    out = Path(path)
+    if out.suffix != ".safetensors":
+        raise InputError(f"model output {path!r} must end in .safetensors")
+    if not (out.parent if str(out.parent) else Path(".")).is_dir():
+        raise InputError(f"output folder {str(out.parent)!r} does not exist")
+    return out
+
+
+class TrainingBar:
+    """A progress bar for training: step, losses, time left."""
+
+    def __init__(self, quiet: bool) -> None:
+        self.quiet, self.bar, self.last = quiet, None, None
+
+    def __call__(self, event: TrainingProgress) -> None:
+        self.last = event
+        if self.quiet:
+            return
+        if self.bar is None:
+            from tqdm import tqdm
+
+            self.bar = tqdm(total=event.total_steps, initial=event.step - 1, file=sys.stderr, dynamic_ncols=True,
+                            bar_format="training {percentage:3.0f}%|{bar}| {n_fmt}/{total_fmt} [{elapsed}{postfix}]")
+        losses = " ".join(f"{k} {v:.3g}" for k, v in event.losses.items())
+        self.bar.set_postfix_str(f"left {_clock(event.eta)}, {losses}", refresh=False)
+        self.bar.update(1)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+
+def _train(args: argparse.Namespace, config, run, **inputs: str) -> Path:
+    out = _check_model_output(args.output)
+    bar = TrainingBar(args.quiet)
+    start = time.perf_counter()
+    try:
+        net = run(out, bar)
+    finally:
+        bar.close()
+    final = {k: round(v, 5) for k, v in bar.last.losses.items()} if bar.last else {}
+    return save_model(net, out, {"name": args.name, "training": dataclasses.asdict(config), "final_losses": final,
+                                 "train_seconds": round(time.perf_counter() - start, 1), **inputs})
+
+
+def cmd_train_fast(args: argparse.Namespace) -> Path:
+    config = _training_config(args, FastTrainConfig)
+    style = load_image(args.style, "style image")
+    args.name = args.name or _label(args.style)
+    return _train(args, config, lambda out, bar: train_fast(style, args.images, out, config, resume=args.resume, callback=bar),
+                  style=args.style, images=args.images)
+
+
+def cmd_train_adain(args: argparse.Namespace) -> Path:
+    config = _training_config(args, AdaINTrainConfig)
+    return _train(args, config, lambda out, bar: train_adain(args.images, args.styles, out, config, resume=args.resume,
+                                                             callback=bar), images=args.images, styles=args.styles)
+
+
+def _expand_inputs(inputs: Sequence[str]) -> tuple[list[Path | str], bool]:
+    """Files (folders expanded to their images) and whether the output must be a folder."""
+    files: list[Path | str] = []
+    folder = len(inputs) > 1
+    for item in inputs:
+        path = Path(item)
+        if path.is_dir():
+            folder = True
+            found = sorted(p for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
+            if not found:
+                raise InputError(f"input folder {item!r} has no images")
+            files += found
+        else:
+            files.append(item)
+    return files, folder
+
+
+def cmd_fast(args: argparse.Namespace) -> Path | None:
+    if args.list:
+        for name, path in shipped_models().items():
+            meta = load_model(path).metadata
+            training = meta.get("training", {})
+            print(f"{name}\t{meta['kind']}: {meta.get('description', '')} ({training.get('steps', '?')} steps at "
+                  f"{training.get('size', '?')} px)")
+        return None
+    if not args.model or not args.inputs or not args.output:
+        raise InputError("give a MODEL, at least one INPUT and -o OUTPUT (or --list)")
+    if args.batch < 1 or (args.size is not None and not 16 <= args.size <= 8192):
+        raise InputError("--batch must be >= 1 and --size between 16 and 8192")
+    model = load_model(args.model, expect="fast")
+    files, to_folder = _expand_inputs(args.inputs)
+    out = Path(args.output)
+    if to_folder:
+        if out.exists() and not out.is_dir():
+            raise InputError(f"output {args.output!r} must be a folder for several inputs")
+        out.mkdir(parents=True, exist_ok=True)
+        targets = [out / f"{_label(str(f))}.png" for f in files]
+    else:
+        targets = [check_output_path(out)]
+    images = [load_image(f, "input image") for f in files]
+    if args.size:
+        images = [resize(im, fit_long_side(*im.shape[-2:], args.size)) for im in images]
+    groups: dict[tuple[int, int], list[int]] = {}
+    for i, im in enumerate(images):
+        groups.setdefault(tuple(im.shape[-2:]), []).append(i)
+    for indices in groups.values():
+        for at in range(0, len(indices), args.batch):
+            chunk = indices[at:at + args.batch]
+            batch = torch.cat([images[i] for i in chunk])
+            result = fast_stylize(model.network, batch, preserve_color=args.preserve_color, device=args.device,
+                                  precision=args.precision)
+            for i, image in zip(chunk, result):
+                save_image(image[None], targets[i], {"brushwork": __version__, "command": "fast",
+                                                    "model": model.metadata.get("name", str(model.path)),
+                                                    "input": str(files[i]), "preserve_color": args.preserve_color})
+    return out if to_folder else targets[0]
+
+
+def cmd_adain(args: argparse.Namespace) -> Path:
+    if not 16 <= args.size <= 8192 or not 16 <= args.style_size <= 8192:
+        raise InputError("--size and --style-size must be between 16 and 8192")
+    check_output_path(args.output)
+    model = load_model(args.model, expect="adain")
+    content = load_image(args.content, "content image")
+    content = resize(content, fit_long_side(*content.shape[-2:], args.size))
+    styles = [load_image(s, "style image") for s in args.styles]
+    masks = _load_masks(args.masks, len(args.styles))
+    image = adain_stylize(model.network, content, styles, alpha=args.alpha, weights=args.weights, masks=masks,
+                          preserve_color=args.preserve_color, style_size=args.style_size, device=args.device,
+                          precision=args.precision)
+    return save_image(image, args.output, {"brushwork": __version__, "command": "adain", "content": args.content,
+                                           "styles": args.styles, "alpha": args.alpha, "weights": args.weights,
+                                           "masks": args.masks, "preserve_color": args.preserve_color,
+                                           "model": model.metadata.get("name", str(model.path))})
+
+
+def _load_masks(masks: Sequence[str] | None, count: int) -> list | None:
+    if not masks:
+        return None
+    if len(masks) != count:
+        raise InputError(f"{len(masks)} masks given for {count} styles; give one per style ('none' for everywhere)")
+    return [None if m.lower() == "none" else load_mask(m, "mask") for m in masks]
+
+
+def cmd_export(args: argparse.Namespace) -> Path:
+    return export_onnx(load_model(args.model), args.output)
+
+
+def cmd_serve(args: argparse.Namespace) -> None:
+    import secrets
+
+    import uvicorn
+
+    from .server import LOOPBACK, StudioSettings, create_app
+
+    if not 0 < args.port < 65536:
+        raise InputError(f"port must be between 1 and 65535, got {args.port}")
+    if not 32 <= args.max_size <= 16384:
+        raise InputError(f"--max-size must be between 32 and 16384, got {args.max_size}")
+    data = Path(args.data)
+    if data.exists() and not data.is_dir():
+        raise InputError(f"data folder {args.data!r} is a file")
+    try:
+        data.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise InputError(f"cannot create data folder {args.data!r} ({exc.strerror})") from None
+    token = args.token
+    if token is None and args.host not in LOOPBACK:
+        token = secrets.token_urlsafe(18)
+    resolve_device(args.device)
+    app = create_app(StudioSettings(data=data, token=token, device=args.device, max_size=args.max_size))
+    host = f"[{args.host}]" if ":" in args.host else args.host
+    print(f"Brushwork studio: http://{host}:{args.port}/" + (f"?token={token}" if token else ""), flush=True)
+    print(f"jobs and images in {data.resolve()}; API schema at /docs; Ctrl-C stops (jobs resume on the next start)", flush=True)
+    uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
+
+
 def cmd_demo(args: argparse.Namespace) -> Path:
     args.styles = [args.style]
     args.style_weights = args.mask = None
@@ -314,7 +557,8 @@ def cmd_demo(args: argparse.Namespace) -> Path:
 
 
 COMMANDS = {"transfer": cmd_transfer, "reconstruct": cmd_reconstruct, "texture": cmd_texture,
-            "grid": cmd_grid, "score": cmd_score, "demo": cmd_demo}
+            "grid": cmd_grid, "score": cmd_score, "train-fast": cmd_train_fast, "train-adain": cmd_train_adain,
+            "fast": cmd_fast, "adain": cmd_adain, "export": cmd_export, "serve": cmd_serve, "demo": cmd_demo}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 from typing import Literal, Sequence
 
@@ -89,3 +90,9 @@ def check_fits(size: tuple[int, int], layers: Sequence[str], device: torch.devic
             f"output size {size[1]}x{size[0]} needs about {need / 2**30:.1f} GiB on {device.type}, "
             f"but only {have / 2**30:.1f} GiB is available; use a smaller --size"
         )
+
+
+def autocast(device: torch.device, precision: str):
+    """Autocast to bfloat16 where ``precision`` resolves to it; a no-op for float32."""
+    dtype = resolve_precision(precision, device)
+    return contextlib.nullcontext() if dtype == torch.float32 else torch.autocast(device.type, dtype=dtype)

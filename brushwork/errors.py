@@ -11,3 +11,7 @@ class BrushworkError(Exception):
 
 class InputError(BrushworkError, ValueError):
     """A user-supplied value or file is unusable; the message names it and says why."""
+
+
+class ImageTooLarge(InputError):
+    """An image over a size limit (bytes or pixels): rejected before its pixels are decoded."""

@@ -22,13 +22,15 @@ from PIL import Image, ImageDraw, ImageFont, PngImagePlugin, UnidentifiedImageEr
 from torch import Tensor
 import torch.nn.functional as F
 
-from .errors import InputError
+from .errors import ImageTooLarge, InputError
 
 MAX_PIXELS = 100_000_000
 """Largest image (in pixels) Brushwork will decode; guards against decompression bombs."""
 
 OUTPUT_FORMATS = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".webp": "WEBP"}
 SAMPLE_PREFIX = "sample:"
+IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff", ".gif"})
+"""File name endings that folder-wide commands (training, batches) treat as images."""
 
 
 def open_image(source: str | Path, role: str = "image") -> Image.Image:
@@ -49,26 +51,37 @@ def open_image(source: str | Path, role: str = "image") -> Image.Image:
         raise InputError(f"{role} {text!r} is a directory, not an image file")
     if not os.access(path, os.R_OK):
         raise InputError(f"{role} {text!r} is not readable (permission denied)")
+    return _decode(path, f"{role} {text!r}", max_pixels=MAX_PIXELS)
+
+
+def decode_image(data: bytes, role: str = "image", *, max_pixels: int = MAX_PIXELS) -> Image.Image:
+    """Fully decode image bytes (an upload, say) as RGB, with the same checks as a file.
+
+    The content decides, not a name or extension: anything Pillow cannot decode completely
+    is rejected, and so is anything over ``max_pixels`` before its pixels are decoded.
+    """
+    return _decode(io.BytesIO(data), role, max_pixels=max_pixels)
+
+
+def _decode(source: Path | io.BytesIO, label: str, *, max_pixels: int) -> Image.Image:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
-            with Image.open(path) as img:
-                if img.width * img.height > MAX_PIXELS:
-                    raise InputError(
-                        f"{role} {text!r} is {img.width}x{img.height} pixels; the limit is {MAX_PIXELS:,}"
-                    )
+            with Image.open(source) as img:
+                if img.width * img.height > max_pixels:
+                    raise ImageTooLarge(f"{label} is {img.width}x{img.height} pixels; the limit is {max_pixels:,}")
                 img.load()
                 return _to_rgb(img)
     except InputError:
         raise
     except PermissionError:
-        raise InputError(f"{role} {text!r} is not readable (permission denied)") from None
+        raise InputError(f"{label} is not readable (permission denied)") from None
     except UnidentifiedImageError:
-        raise InputError(f"{role} {text!r} is not an image file Brushwork can read") from None
+        raise InputError(f"{label} is not an image file Brushwork can read") from None
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
-        raise InputError(f"{role} {text!r} is too large to decode safely") from None
+        raise ImageTooLarge(f"{label} is too large to decode safely") from None
     except (OSError, SyntaxError, ValueError) as exc:
-        raise InputError(f"{role} {text!r} is corrupt or truncated ({exc})") from None
+        raise InputError(f"{label} is corrupt or truncated ({exc})") from None
 
 
 def _to_rgb(img: Image.Image) -> Image.Image:

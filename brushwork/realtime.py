@@ -1,0 +1,82 @@
+"""Stylizing with trained networks: one forward pass per image.
+
+:func:`fast_stylize` runs a per-style :class:`~brushwork.networks.TransformerNet` on a batch;
+:func:`adain_stylize` runs an :class:`~brushwork.networks.AdaINNet` with any styles.
+Both keep the content's colours on request, like the optimiser's ``preserve_color``.
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import torch
+from torch import Tensor
+
+from . import color
+from .devices import autocast, resolve_device
+from .errors import InputError
+from .image_io import fit_long_side, resize
+from .networks import AdaINNet, TransformerNet
+
+
+def _keep_colors(out: Tensor, content: Tensor, mode: str) -> Tensor:
+    if mode == "luminance":
+        return color.combine_luminance(out, content)
+    if mode == "histogram":
+        return torch.cat([color.match_color(o[None], c[None]) for o, c in zip(out, content)])
+    if mode != "none":
+        raise InputError(f"preserve_color must be one of {', '.join(color.COLOR_MODES)}; got {mode!r}")
+    return out
+
+
+@torch.no_grad()
+def fast_stylize(
+    net: TransformerNet, images: Tensor, *, preserve_color: str = "none", device: str = "auto", precision: str = "auto",
+) -> Tensor:
+    """(B, 3, H, W) in [0, 1] -> the same shape, in the network's style."""
+    dev = resolve_device(device)
+    net = net.to(dev).eval()
+    x = images.to(dev)
+    with autocast(dev, precision):
+        out = net(x).float()
+    return _keep_colors(out, x, preserve_color).clamp(0, 1).cpu()
+
+
+@torch.no_grad()
+def adain_stylize(
+    net: AdaINNet,
+    content: Tensor,
+    styles: Sequence[Tensor],
+    *,
+    alpha: float = 1.0,
+    weights: Sequence[float] | None = None,
+    masks: Sequence[Tensor | None] | None = None,
+    preserve_color: str = "none",
+    style_size: int | None = 512,
+    device: str = "auto",
+    precision: str = "auto",
+) -> Tensor:
+    """Content (1, 3, H, W) in the manner of ``styles``; see :meth:`AdaINNet.forward`."""
+    if not 0.0 <= alpha <= 1.0:
+        raise InputError(f"alpha must be between 0 and 1, got {alpha}")
+    if not styles:
+        raise InputError("at least one style image is needed")
+    if weights is not None:
+        if len(weights) != len(styles):
+            raise InputError(f"{len(weights)} weights given for {len(styles)} styles")
+        if any(w < 0 for w in weights) or sum(weights) <= 0:
+            raise InputError("style weights must be non-negative and not all zero")
+    if masks is not None and len(masks) != len(styles):
+        raise InputError(f"{len(masks)} masks given for {len(styles)} styles; give one per style")
+    dev = resolve_device(device)
+    net = net.to(dev).eval()
+    if preserve_color == "histogram":  # give the paintings the photo's colours first
+        styles = [color.match_color(s, content) for s in styles]
+    if style_size:
+        styles = [resize(s, fit_long_side(*s.shape[-2:], style_size)) for s in styles]
+    with autocast(dev, precision):
+        out = net(content.to(dev), [s.to(dev) for s in styles], alpha=alpha, weights=weights,
+                  masks=None if masks is None else [None if m is None else m.to(dev) for m in masks]).float()
+    if preserve_color == "luminance":
+        out = color.combine_luminance(out, content.to(dev))
+    return out.clamp(0, 1).cpu()

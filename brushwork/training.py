@@ -1,0 +1,288 @@
+"""Training the feed-forward networks of :mod:`brushwork.networks`.
+
+``train_fast`` fits a :class:`TransformerNet` to one style with the perceptual loss of
+Johnson et al.: the same VGG-19 content, Gram style and TV losses the optimiser uses
+(:mod:`brushwork.losses`), averaged over a batch of photos. ``train_adain`` fits the
+:class:`Decoder` of an AdaIN network with the paper's losses: content at relu4_1 against
+the AdaIN target, style as channel means and deviations at relu1_1..relu4_1.
+
+Both save a checkpoint every ``checkpoint_every`` steps and resume from it, report every
+step to a callback, and use bfloat16 autocast where the CPU or GPU has it.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Callable, Sequence
+
+import torch
+from PIL import Image
+from torch import Tensor
+
+from .devices import PRECISIONS, autocast, resolve_device
+from .errors import InputError
+from .features import VGGFeatures, check_layers
+from .image_io import IMAGE_SUFFIXES, fit_long_side, open_image, pil_to_tensor, resize
+from .losses import StyleTarget, content_loss, total_variation
+from .transfer import option
+from .networks import ADAIN_LAYER, ADAIN_STYLE_LAYERS, AdaINNet, Decoder, TransformerNet, adain, channel_stats
+
+
+@dataclass(frozen=True)
+class TrainingProgress:
+    step: int
+    total_steps: int
+    losses: dict[str, float]
+    elapsed: float
+    eta: float
+
+
+TrainingCallback = Callable[[TrainingProgress], None]
+
+
+@dataclass(frozen=True)
+class TrainingSettings:
+    """What every training run has: crops, steps, batch, step size, arithmetic, seed, device,
+    checkpoints. The two configs below override the defaults and add their losses."""
+
+    size: int = option(256, "side of the square training crops in pixels")
+    steps: int = option(2000, "optimiser steps (batches)")
+    batch: int = option(4, "images per step")
+    learning_rate: float = option(1e-3, "Adam step size")
+    precision: str = option("auto", "auto (bfloat16 where native), float32 or bfloat16", choices=PRECISIONS)
+    seed: int = option(0, "random seed for weights and crops")
+    device: str = option("auto", "auto, cpu, cuda, cuda:N or mps")
+    checkpoint_every: int = option(100, "write OUTPUT.ckpt every this many steps")
+
+    def __post_init__(self) -> None:
+        if not 32 <= self.size <= 2048:
+            raise InputError(f"training size must be 32-2048 px, got {self.size}")
+        for name in ("steps", "batch", "checkpoint_every"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or value <= 0:
+                raise InputError(f"{name} must be a positive whole number, got {value}")
+        if not 0 < self.learning_rate <= 1:
+            raise InputError(f"learning rate must be in (0, 1], got {self.learning_rate}")
+        if self.precision not in PRECISIONS:
+            raise InputError(f"precision must be one of {', '.join(PRECISIONS)}; got {self.precision!r}")
+
+
+@dataclass(frozen=True)
+class FastTrainConfig(TrainingSettings):
+    """Settings of ``train_fast`` (see docs/models.md for what the shipped models used)."""
+
+    content_weight: float = option(1.0, "weight of the content loss")
+    style_weight: float = option(5.0, "weight of the style loss")
+    tv_weight: float = option(1.0, "weight of the total-variation loss")
+    content_layers: tuple[str, ...] = option(("relu2_2",), "VGG-19 layers for the content loss (Johnson et al.)")
+    style_layers: tuple[str, ...] = option(("relu1_2", "relu2_2", "relu3_3", "relu4_3"), "VGG-19 layers for the style loss")
+    style_size: int = option(256, "long side of the style image when its Gram matrices are taken")
+    width: int = option(16, "channels of the network's first layer (Johnson et al.: 32)")
+    blocks: int = option(5, "residual blocks")
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        for name in ("content_weight", "style_weight", "tv_weight"):
+            value = getattr(self, name)
+            if not math.isfinite(value) or not 0 <= value <= 1e9:
+                raise InputError(f"{name} must be between 0 and 1e9, got {value}")
+        check_layers(self.content_layers)
+        check_layers(self.style_layers)
+        if not 4 <= self.width <= 128 or not 1 <= self.blocks <= 16:
+            raise InputError(f"width must be 4-128 and blocks 1-16, got {self.width} and {self.blocks}")
+        if not 32 <= self.style_size <= 4096:
+            raise InputError(f"style_size must be 32-4096 px, got {self.style_size}")
+
+
+@dataclass(frozen=True)
+class AdaINTrainConfig(TrainingSettings):
+    """Settings of ``train_adain``. The paper trains on 256 px crops for 160,000 steps of 8;
+    the defaults here are sized for two CPU cores (see docs/models.md)."""
+
+    size: int = option(192, "side of the square training crops in pixels")
+    steps: int = option(3000, "optimiser steps (batches)")
+    learning_rate: float = option(5e-4, "Adam step size")
+    style_weight: float = option(10.0, "weight of the style (mean/std) loss; the paper's lambda")
+    width: float = option(0.5, "decoder width relative to the paper's (512-256-128-64)")
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if not math.isfinite(self.style_weight) or not 0 <= self.style_weight <= 1e6:
+            raise InputError(f"style_weight must be between 0 and 1e6, got {self.style_weight}")
+        if not 0.05 <= self.width <= 2:
+            raise InputError(f"width must be between 0.05 and 2, got {self.width}")
+
+
+class ImageFolder:
+    """Every readable image under a folder (recursively), served as random square crops.
+
+    Each crop takes a random region of at least half the shorter side, resizes it to
+    ``size`` and flips it half the time: plenty of variety from a few hundred photos.
+    """
+
+    def __init__(self, root: str | Path, size: int, *, role: str = "training images", seed: int = 0,
+                 rotate: bool = False) -> None:
+        root = Path(root)
+        if not root.is_dir():
+            raise InputError(f"{role} folder {str(root)!r} does not exist or is not a folder")
+        self.paths = sorted(p for p in root.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
+        if not self.paths:
+            raise InputError(f"{role} folder {str(root)!r} has no images ({', '.join(sorted(IMAGE_SUFFIXES))})")
+        self.size, self.role, self.rotate = size, role, rotate
+        self.rng = random.Random(seed)
+        self.cache: dict[Path, Image.Image] = {}
+
+    def _open(self, path: Path) -> Image.Image | None:
+        if path not in self.cache:
+            try:
+                image = open_image(path, self.role)
+            except InputError:
+                self.cache[path] = None  # unreadable files are skipped, not fatal
+                return None
+            image.thumbnail((1024, 1024))  # bounded memory; crops are far smaller anyway
+            self.cache[path] = image
+        return self.cache[path]
+
+    def crop(self) -> Tensor:
+        for _ in range(100):
+            image = self._open(self.rng.choice(self.paths))
+            if image is not None:
+                break
+        else:
+            raise InputError(f"{self.role}: no readable images")
+        side = min(image.size)
+        crop = self.rng.randint(max(1, side // 2), side)
+        x, y = self.rng.randint(0, image.width - crop), self.rng.randint(0, image.height - crop)
+        patch = image.crop((x, y, x + crop, y + crop)).resize((self.size, self.size), Image.BICUBIC)
+        if self.rng.random() < 0.5:
+            patch = patch.transpose(Image.FLIP_LEFT_RIGHT)
+        if self.rotate:
+            patch = patch.rotate(90 * self.rng.randrange(4))
+        return pil_to_tensor(patch)
+
+    def batch(self, n: int) -> Tensor:
+        return torch.cat([self.crop() for _ in range(n)])
+
+
+def _checkpoint_path(output: Path) -> Path:
+    return output.with_name(output.name + ".ckpt")
+
+
+def _training_loop(
+    model: torch.nn.Module, params: Sequence[Tensor], loss_fn: Callable[[], dict[str, Tensor]], *,
+    steps: int, learning_rate: float, output: Path, config: object, checkpoint_every: int,
+    resume: bool, callback: TrainingCallback | None,
+) -> int:
+    """Adam over ``params``; checkpoint to ``OUTPUT.ckpt``; returns the step it started from."""
+    optimizer = torch.optim.Adam(params, lr=learning_rate)
+    checkpoint = _checkpoint_path(output)
+    start = 0
+    if resume and checkpoint.exists():
+        state = torch.load(checkpoint, map_location="cpu", weights_only=True)
+        if _resumable(state.get("config", {})) != _resumable(asdict(config)):
+            raise InputError(f"checkpoint {str(checkpoint)!r} was made with other settings; remove it or drop --resume")
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        start = int(state["step"])
+    begin = time.perf_counter()
+    for step in range(start + 1, steps + 1):
+        optimizer.zero_grad(set_to_none=True)
+        losses = loss_fn()
+        losses["total"].backward()
+        optimizer.step()
+        if callback is not None:
+            elapsed = time.perf_counter() - begin
+            done = step - start
+            callback(TrainingProgress(step, steps, {k: float(v) for k, v in losses.items()}, elapsed,
+                                      elapsed / done * (steps - step)))
+        if step % checkpoint_every == 0 or step == steps:
+            tmp = checkpoint.with_name(checkpoint.name + ".tmp")
+            torch.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(), "step": step,
+                        "config": asdict(config)}, tmp)
+            tmp.replace(checkpoint)
+    return start
+
+
+def _resumable(settings: dict) -> dict:
+    """The settings a checkpoint must share with the run that resumes it (steps may grow)."""
+    return {k: v for k, v in settings.items() if k not in ("steps", "checkpoint_every", "device")}
+
+
+def train_fast(
+    style: Tensor, images: str | Path, output: str | Path, config: FastTrainConfig = FastTrainConfig(), *,
+    resume: bool = False, callback: TrainingCallback | None = None,
+) -> TransformerNet:
+    """Train a :class:`TransformerNet` for ``style`` on crops of the photos under ``images``.
+
+    The returned network is in eval mode on the CPU; :func:`brushwork.models.save_model`
+    writes it. A checkpoint ``OUTPUT.ckpt`` is kept beside ``output`` for ``resume``.
+    """
+    torch.manual_seed(config.seed)
+    device = resolve_device(config.device)
+    data = ImageFolder(images, config.size, seed=config.seed)
+    model = TransformerNet(config.width, config.blocks).to(device).train()
+    layers = tuple(dict.fromkeys(config.content_layers + config.style_layers))
+    vgg = VGGFeatures(layers).to(device)
+    with torch.no_grad():
+        style_image = resize(style, fit_long_side(*style.shape[-2:], config.style_size)).to(device)
+        target = StyleTarget.from_features([vgg(style_image)], None, {n: 1.0 for n in config.style_layers})
+
+    def loss_fn() -> dict[str, Tensor]:
+        photos = data.batch(config.batch).to(device)
+        with autocast(device, config.precision):
+            out = model(photos)
+            feats = vgg(torch.cat([out, photos]))
+        feats = {k: v.float() for k, v in feats.items()}
+        b = photos.shape[0]
+        content = sum(content_loss(feats[n][:b], feats[n][b:]) for n in config.content_layers) / len(config.content_layers)
+        style_term = target({n: feats[n][:b] for n in config.style_layers}) / b  # mean over the batch
+        tv = total_variation(out.float())
+        total = config.content_weight * content + config.style_weight * style_term + config.tv_weight * tv
+        return {"total": total, "content": content, "style": style_term, "tv": tv}
+
+    _training_loop(model, list(model.parameters()), loss_fn, steps=config.steps, learning_rate=config.learning_rate,
+                   output=Path(output), config=config, checkpoint_every=config.checkpoint_every, resume=resume,
+                   callback=callback)
+    return model.eval().cpu()
+
+
+def train_adain(
+    images: str | Path, styles: str | Path, output: str | Path, config: AdaINTrainConfig = AdaINTrainConfig(), *,
+    resume: bool = False, callback: TrainingCallback | None = None,
+) -> AdaINNet:
+    """Train the decoder of an :class:`AdaINNet` on photos and paintings (random crops,
+    flips, and quarter turns of the paintings)."""
+    torch.manual_seed(config.seed)
+    device = resolve_device(config.device)
+    photos = ImageFolder(images, config.size, seed=config.seed)
+    paintings = ImageFolder(styles, config.size, role="style images", seed=config.seed + 1, rotate=True)
+    net = AdaINNet(Decoder(config.width)).to(device).train()
+
+    def loss_fn() -> dict[str, Tensor]:
+        content, style = photos.batch(config.batch).to(device), paintings.batch(config.batch).to(device)
+        with torch.no_grad(), autocast(device, config.precision):
+            c_feats = net.encode(content)[ADAIN_LAYER].float()
+            s_feats = {k: v.float() for k, v in net.encode(style).items()}
+            target = adain(c_feats, *channel_stats(s_feats[ADAIN_LAYER]))
+        with autocast(device, config.precision):
+            out = net.decoder(target)
+            o_feats = {k: v.float() for k, v in net.encode(out).items()}
+        content_term = (o_feats[ADAIN_LAYER] - target).pow(2).mean()
+        style_term = sum(_stats_distance(o_feats[n], s_feats[n]) for n in ADAIN_STYLE_LAYERS)
+        total = content_term + config.style_weight * style_term
+        return {"total": total, "content": content_term, "style": style_term}
+
+    _training_loop(net.decoder, list(net.decoder.parameters()), loss_fn, steps=config.steps,
+                   learning_rate=config.learning_rate, output=Path(output), config=config,
+                   checkpoint_every=config.checkpoint_every, resume=resume, callback=callback)
+    return net.eval().cpu()
+
+
+def _stats_distance(x: Tensor, y: Tensor) -> Tensor:
+    """Huang & Belongie's style loss at one layer: squared distance of channel means and deviations."""
+    (mx, sx), (my, sy) = channel_stats(x), channel_stats(y)
+    return (mx - my).pow(2).mean() + (sx - sy).pow(2).mean()

@@ -1,0 +1,245 @@
+"""Feed-forward and AdaIN networks: shapes, statistics, training, saving, ONNX, the CLI."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import pytest
+import torch
+
+from brushwork import models
+from brushwork.cli import main
+from brushwork.errors import InputError
+from brushwork.image_io import load_image, save_image
+from brushwork.models import export_onnx, load_model, save_model
+from brushwork.networks import AdaINNet, Decoder, TransformerNet, adain, channel_stats
+from brushwork.realtime import adain_stylize, fast_stylize
+from brushwork.training import AdaINTrainConfig, FastTrainConfig, train_adain, train_fast
+
+
+@pytest.fixture()
+def photo_dir(tmp_path, content):
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    save_image(content, folder / "a.png")
+    save_image(content.flip(-1), folder / "b.png")
+    (folder / "notes.txt").write_text("not an image, ignored")
+    return folder
+
+
+@pytest.fixture()
+def style_dir(tmp_path, style):
+    folder = tmp_path / "paintings"
+    folder.mkdir()
+    save_image(style, folder / "s.png")
+    return folder
+
+
+@pytest.mark.parametrize("size", [(32, 32), (37, 53), (64, 40)])
+def test_transformer_keeps_any_size_and_stays_in_range(size):
+    net = TransformerNet(width=8, blocks=2).eval()
+    out = net(torch.rand(2, 3, *size))
+    assert out.shape == (2, 3, *size)
+    assert torch.isfinite(out).all() and out.min() >= 0 and out.max() <= 1
+
+
+def test_adain_gives_content_features_the_style_statistics():
+    content, style = torch.randn(1, 8, 6, 7) * 3 + 1, torch.randn(1, 8, 5, 5) * 0.5 - 2
+    mixed = adain(content, *channel_stats(style))
+    for got, want in zip(channel_stats(mixed), channel_stats(style)):
+        assert torch.allclose(got, want, atol=1e-4)
+    # the arrangement of the content survives: per channel, an increasing affine map
+    assert torch.corrcoef(torch.stack([mixed[0, 0].flatten(), content[0, 0].flatten()]))[0, 1] > 0.999
+
+
+def test_masked_adain_uses_each_region_statistics():
+    torch.manual_seed(0)
+    net = AdaINNet(Decoder(width=0.1)).eval()
+    content = torch.rand(1, 3, 64, 64)
+    left = torch.zeros(1, 1, 64, 64)
+    left[..., :32] = 1
+    dark, bright = torch.full((1, 3, 32, 32), 0.1), torch.full((1, 3, 32, 32), 0.9)
+    out = net(content, [dark, bright], masks=[left, 1 - left])
+    assert out.shape == (1, 3, 64, 64) and torch.isfinite(out).all()
+    swapped = net(content, [bright, dark], masks=[left, 1 - left])
+    assert not torch.allclose(out[..., :24], swapped[..., :24])  # the left half follows its own style
+
+
+def test_adain_stylize_checks_its_arguments():
+    net = AdaINNet(Decoder(width=0.1))
+    image = torch.rand(1, 3, 32, 32)
+    with pytest.raises(InputError, match="alpha"):
+        adain_stylize(net, image, [image], alpha=1.5)
+    with pytest.raises(InputError, match="2 weights"):
+        adain_stylize(net, image, [image], weights=[1, 2])
+    with pytest.raises(InputError, match="at least one style"):
+        adain_stylize(net, image, [])
+
+
+@pytest.mark.slow
+def test_train_fast_lowers_the_loss(tmp_path, photo_dir, style):
+    config = FastTrainConfig(size=48, steps=24, batch=2, width=8, blocks=2, learning_rate=1e-2, style_size=64,
+                             precision="float32", checkpoint_every=12)
+    seen = []
+    net = train_fast(style, photo_dir, tmp_path / "m.safetensors", config, callback=seen.append)
+    first = sum(e.losses["total"] for e in seen[:4]) / 4
+    last = sum(e.losses["total"] for e in seen[-4:]) / 4
+    assert last < 0.6 * first, (first, last)
+    assert isinstance(net, TransformerNet) and not net.training
+
+
+def test_training_resumes_after_an_interruption(tmp_path, photo_dir, style):
+    config = FastTrainConfig(size=32, steps=6, batch=1, width=8, blocks=1, checkpoint_every=2, precision="float32")
+    out = tmp_path / "m.safetensors"
+
+    def interrupt_at_5(event):
+        if event.step == 5:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        train_fast(style, photo_dir, out, config, callback=interrupt_at_5)
+    resumed = []
+    train_fast(style, photo_dir, out, config, resume=True, callback=resumed.append)
+    assert [e.step for e in resumed] == [5, 6]
+    longer = []
+    train_fast(style, photo_dir, out, replace(config, steps=8), resume=True, callback=longer.append)
+    assert [e.step for e in longer] == [7, 8]
+    with pytest.raises(InputError, match="other settings"):
+        train_fast(style, photo_dir, out, replace(config, learning_rate=0.5), resume=True)
+
+
+@pytest.mark.slow
+def test_train_adain_lowers_the_loss(tmp_path, photo_dir, style_dir):
+    config = AdaINTrainConfig(size=48, steps=16, batch=2, width=0.1, learning_rate=2e-3, precision="float32",
+                              checkpoint_every=100)
+    seen = []
+    train_adain(photo_dir, style_dir, tmp_path / "a.safetensors", config, callback=seen.append)
+    first = sum(e.losses["total"] for e in seen[:3]) / 3
+    last = sum(e.losses["total"] for e in seen[-3:]) / 3
+    assert last < 0.7 * first, (first, last)
+
+
+def _fp16_rounded(net: torch.nn.Module) -> torch.nn.Module:
+    for p in net.parameters():
+        p.data = p.data.half().float()
+    return net
+
+
+def test_save_load_gives_the_same_output(tmp_path):
+    torch.manual_seed(1)
+    net = _fp16_rounded(TransformerNet(width=8, blocks=2).eval())
+    path = save_model(net, tmp_path / "style.safetensors", {"name": "style", "training": {"steps": 3}})
+    loaded = load_model(path, expect="fast")
+    x = torch.rand(1, 3, 40, 36)
+    assert torch.allclose(loaded.network(x), net(x), atol=1e-6)
+    assert loaded.metadata["name"] == "style" and loaded.metadata["training"] == {"steps": 3}
+    assert path.stat().st_size < 1_000_000
+
+    adain_net = AdaINNet(_fp16_rounded(Decoder(width=0.1))).eval()
+    loaded = load_model(save_model(adain_net, tmp_path / "a.safetensors", {"name": "a"}), expect="adain")
+    c, s = torch.rand(1, 3, 32, 32), torch.rand(1, 3, 32, 32)
+    assert torch.allclose(loaded.network(c, [s]), adain_net(c, [s]), atol=1e-5)
+
+
+@pytest.mark.parametrize("kind", ["fast", "adain"])
+def test_onnx_export_matches_pytorch(tmp_path, kind):
+    ort = pytest.importorskip("onnxruntime")
+    torch.manual_seed(2)
+    net = TransformerNet(width=8, blocks=2).eval() if kind == "fast" else AdaINNet(Decoder(width=0.1)).eval()
+    model = load_model(save_model(_fp16_rounded(net) if kind == "fast" else net, tmp_path / "m.safetensors", {}))
+    path = export_onnx(model, tmp_path / "m.onnx")
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    content = torch.rand(1, 3, 50, 42)  # not the export's example size, nor a multiple of 4 or 8
+    if kind == "fast":
+        want = model.network(content)
+        got = session.run(None, {"image": content.numpy()})[0]
+    else:
+        style = torch.rand(1, 3, 40, 56)
+        want = model.network(content, [style])
+        got = session.run(None, {"content": content.numpy(), "style": style.numpy()})[0]
+    assert got.shape == tuple(want.shape)
+    assert abs(torch.from_numpy(got) - want).max() < 1e-3
+
+
+@pytest.fixture()
+def shipped(tmp_path, monkeypatch):
+    """A pretrained folder with one small model of each kind (untrained: shapes, not looks)."""
+    folder = tmp_path / "pretrained"
+    folder.mkdir()
+    torch.manual_seed(3)
+    save_model(TransformerNet(width=8, blocks=2), folder / "tiny_style.safetensors",
+               {"name": "tiny_style", "description": "a test model", "training": {"steps": 1, "size": 32}})
+    save_model(AdaINNet(Decoder(width=0.1)), folder / "adain.safetensors", {"name": "adain"})
+    monkeypatch.setattr(models, "PRETRAINED", folder)
+    return folder
+
+
+def test_fast_cli_lists_and_stylizes_files_and_folders(tmp_path, shipped, image_files, capsys):
+    assert main(["fast", "--list"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert [line.split("\t")[0] for line in lines] == ["adain", "tiny_style"]
+    content, _ = image_files
+    assert main(["fast", "tiny_style", str(content), "-o", str(tmp_path / "one.png"), "--preserve-color", "luminance"]) == 0
+    assert load_image(tmp_path / "one.png").shape == load_image(content).shape
+    folder = tmp_path / "inputs"
+    folder.mkdir()
+    for name in ("x.png", "y.png", "z.png"):
+        (folder / name).write_bytes(content.read_bytes())
+    assert main(["fast", "tiny_style", str(folder), "-o", str(tmp_path / "outs"), "--batch", "2"]) == 0
+    assert sorted(p.name for p in (tmp_path / "outs").iterdir()) == ["x.png", "y.png", "z.png"]
+
+
+def test_adain_cli_and_init_adain(tmp_path, shipped, image_files):
+    content, style = image_files
+    out = tmp_path / "adain.png"
+    assert main(["adain", str(content), str(style), str(style), "--weights", "1", "3", "--alpha", "0.5",
+                 "--size", "64", "-o", str(out)]) == 0
+    assert max(load_image(out).shape[-2:]) == 64
+    assert main(["transfer", str(content), str(style), "--init", "adain", "--size", "48", "--steps", "2",
+                 "--scales", "1", "--quiet", "-o", str(tmp_path / "t.png")]) == 0
+
+
+@pytest.mark.parametrize(
+    "make, argv_tail, message",
+    [
+        (None, ["fast", "missing.safetensors"], "does not exist"),
+        (None, ["fast", "no_such_style"], "no model named"),
+        (lambda p: p.write_bytes(b"\x00" * 64), ["fast", "{model}"], "not a readable model file"),
+        (lambda p: p.write_bytes(b"garbage that is not safetensors at all"), ["fast", "{model}"], "not a readable model file"),
+        ("adain", ["fast", "{model}"], "needs a feed-forward"),
+        ("fast", ["adain", "{content}", "{content}", "--model", "{model}"], "needs an AdaIN"),
+    ],
+    ids=["missing", "unknown-name", "zeros", "garbage", "adain-as-fast", "fast-as-adain"],
+)
+def test_bad_models_give_one_line_and_exit_2(tmp_path, image_files, capsys, make, argv_tail, message):
+    content, _ = image_files
+    model = tmp_path / "model.safetensors"
+    if make == "adain":
+        save_model(AdaINNet(Decoder(width=0.1)), model, {})
+    elif make == "fast":
+        save_model(TransformerNet(width=8, blocks=2), model, {})
+    elif make is not None:
+        make(model)
+    argv = [a.format(model=model, content=content) for a in argv_tail]
+    if argv[0] == "fast":
+        argv += [str(content), "-o", str(tmp_path / "out.png")]
+    else:
+        argv += ["-o", str(tmp_path / "out.png")]
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and message in err, err
+    assert not (tmp_path / "out.png").exists()
+
+
+def test_training_cli_rejects_bad_input(tmp_path, image_files, capsys):
+    content, style = image_files
+    assert main(["train-fast", str(style), "--images", str(tmp_path / "nowhere"), "-o", str(tmp_path / "m.safetensors")]) == 2
+    assert "does not exist" in capsys.readouterr().err
+    assert main(["train-fast", str(style), "--images", str(tmp_path), "-o", str(tmp_path / "m.onnx")]) == 2
+    assert ".safetensors" in capsys.readouterr().err
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    assert main(["train-adain", "--images", str(empty), "--styles", str(empty), "-o", str(tmp_path / "a.safetensors")]) == 2
+    assert "has no images" in capsys.readouterr().err
+    assert main(["train-fast", str(style), "--images", str(tmp_path), "--size", "5", "-o", str(tmp_path / "m.safetensors")]) == 2
+    assert "training size" in capsys.readouterr().err
