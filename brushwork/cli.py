@@ -415,8 +415,9 @@ def _train(args: argparse.Namespace, config, run, **inputs: str) -> Path:
     finally:
         bar.close()
     final = {k: round(v, 5) for k, v in bar.last.losses.items()} if bar.last else {}
+    seconds = bar.last.trained_seconds if bar.last else time.perf_counter() - start
     return save_model(net, out, {"name": args.name, "training": dataclasses.asdict(config), "final_losses": final,
-                                 "train_seconds": round(time.perf_counter() - start, 1), **inputs})
+                                 "train_seconds": round(seconds, 1), **inputs})
 
 
 def cmd_train_fast(args: argparse.Namespace) -> Path:
@@ -455,8 +456,10 @@ def cmd_fast(args: argparse.Namespace) -> Path | None:
         for name, path in shipped_models().items():
             meta = load_model(path).metadata
             training = meta.get("training", {})
-            print(f"{name}\t{meta['kind']}: {meta.get('description', '')} ({training.get('steps', '?')} steps at "
-                  f"{training.get('size', '?')} px)")
+            source = Path(str(meta.get("style") or meta.get("styles") or "")).name or "?"
+            kind = "feed-forward" if meta["kind"] == "fast" else "AdaIN, any style"
+            print(f"{name}\t{kind}; trained on {source}, {training.get('steps', '?')} steps at "
+                  f"{training.get('size', '?')} px")
         return None
     if not args.model or not args.inputs or not args.output:
         raise InputError("give a MODEL, at least one INPUT and -o OUTPUT (or --list)")

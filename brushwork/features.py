@@ -159,7 +159,7 @@ class VGGFeatures(nn.Module):
     def forward(self, image: Tensor) -> dict[str, Tensor]:
         if image.ndim != 4 or image.shape[1] != 3:
             raise InputError(f"expected an image batch of shape (B, 3, H, W), got {tuple(image.shape)}")
-        x = self.preprocess(image)
+        x = self.preprocess(image.float())  # a bfloat16 image from a network under autocast, too
         wanted = set(self.layers)
         out: dict[str, Tensor] = {}
         low_precision = self.compute_dtype != torch.float32

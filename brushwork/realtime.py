@@ -13,7 +13,7 @@ import torch
 from torch import Tensor
 
 from . import color
-from .devices import autocast, resolve_device
+from .devices import autocast, resolve_device, resolve_precision
 from .errors import InputError
 from .image_io import fit_long_side, resize
 from .networks import AdaINNet, TransformerNet
@@ -70,6 +70,7 @@ def adain_stylize(
         raise InputError(f"{len(masks)} masks given for {len(styles)} styles; give one per style")
     dev = resolve_device(device)
     net = net.to(dev).eval()
+    net.encoder.compute_dtype = resolve_precision(precision, dev)
     if preserve_color == "histogram":  # give the paintings the photo's colours first
         styles = [color.match_color(s, content) for s in styles]
     if style_size:

@@ -23,8 +23,8 @@ import torch
 from PIL import Image
 from torch import Tensor
 
-from .devices import PRECISIONS, autocast, resolve_device
-from .errors import InputError
+from .devices import PRECISIONS, autocast, resolve_device, resolve_precision
+from .errors import BrushworkError, InputError
 from .features import VGGFeatures, check_layers
 from .image_io import IMAGE_SUFFIXES, fit_long_side, open_image, pil_to_tensor, resize
 from .losses import StyleTarget, content_loss, total_variation
@@ -39,6 +39,8 @@ class TrainingProgress:
     losses: dict[str, float]
     elapsed: float
     eta: float
+    trained_seconds: float = 0.0
+    """Training time of the model so far, runs before a ``resume`` included."""
 
 
 TrainingCallback = Callable[[TrainingProgress], None]
@@ -117,6 +119,10 @@ class AdaINTrainConfig(TrainingSettings):
             raise InputError(f"width must be between 0.05 and 2, got {self.width}")
 
 
+FLAT_STD = 0.03
+"""Crops whose pixel standard deviation (in [0, 1]) is below this are drawn again."""
+
+
 class ImageFolder:
     """Every readable image under a folder (recursively), served as random square crops.
 
@@ -150,14 +156,18 @@ class ImageFolder:
     def crop(self) -> Tensor:
         for _ in range(100):
             image = self._open(self.rng.choice(self.paths))
-            if image is not None:
+            if image is None:
+                continue
+            side = min(image.size)
+            crop = self.rng.randint(max(1, side // 2), side)
+            x, y = self.rng.randint(0, image.width - crop), self.rng.randint(0, image.height - crop)
+            patch = image.crop((x, y, x + crop, y + crop)).resize((self.size, self.size), Image.BICUBIC)
+            # Flat patches (sky, a plain wallpaper) teach nothing and, through instance
+            # normalisation of a near-constant image, can blow the gradients up: draw again.
+            if float(pil_to_tensor(patch).std()) >= FLAT_STD:
                 break
         else:
-            raise InputError(f"{self.role}: no readable images")
-        side = min(image.size)
-        crop = self.rng.randint(max(1, side // 2), side)
-        x, y = self.rng.randint(0, image.width - crop), self.rng.randint(0, image.height - crop)
-        patch = image.crop((x, y, x + crop, y + crop)).resize((self.size, self.size), Image.BICUBIC)
+            raise InputError(f"{self.role}: no readable images with any detail")
         if self.rng.random() < 0.5:
             patch = patch.transpose(Image.FLIP_LEFT_RIGHT)
         if self.rotate:
@@ -166,6 +176,10 @@ class ImageFolder:
 
     def batch(self, n: int) -> Tensor:
         return torch.cat([self.crop() for _ in range(n)])
+
+
+MAX_GRAD_NORM = 10.0
+"""Gradients are clipped to this norm: rare outlier batches then nudge instead of wreck."""
 
 
 def _checkpoint_path(output: Path) -> Path:
@@ -180,29 +194,37 @@ def _training_loop(
     """Adam over ``params``; checkpoint to ``OUTPUT.ckpt``; returns the step it started from."""
     optimizer = torch.optim.Adam(params, lr=learning_rate)
     checkpoint = _checkpoint_path(output)
-    start = 0
+    start, prior_seconds = 0, 0.0
     if resume and checkpoint.exists():
         state = torch.load(checkpoint, map_location="cpu", weights_only=True)
         if _resumable(state.get("config", {})) != _resumable(asdict(config)):
             raise InputError(f"checkpoint {str(checkpoint)!r} was made with other settings; remove it or drop --resume")
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
-        start = int(state["step"])
+        start, prior_seconds = int(state["step"]), float(state.get("seconds", 0.0))
     begin = time.perf_counter()
+    skipped = 0
     for step in range(start + 1, steps + 1):
         optimizer.zero_grad(set_to_none=True)
         losses = loss_fn()
         losses["total"].backward()
+        norm = torch.nn.utils.clip_grad_norm_(params, MAX_GRAD_NORM)
+        if not torch.isfinite(norm):  # one bad batch must not poison the weights
+            skipped += 1
+            if skipped > max(10, steps // 20):
+                raise BrushworkError(f"training diverged: {skipped} steps with non-finite gradients; "
+                                     "try a lower --learning-rate or --precision float32")
+            continue
         optimizer.step()
         if callback is not None:
             elapsed = time.perf_counter() - begin
             done = step - start
-            callback(TrainingProgress(step, steps, {k: float(v) for k, v in losses.items()}, elapsed,
-                                      elapsed / done * (steps - step)))
+            callback(TrainingProgress(step, steps, {k: float(v.detach()) for k, v in losses.items()}, elapsed,
+                                      elapsed / done * (steps - step), prior_seconds + elapsed))
         if step % checkpoint_every == 0 or step == steps:
             tmp = checkpoint.with_name(checkpoint.name + ".tmp")
             torch.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(), "step": step,
-                        "config": asdict(config)}, tmp)
+                        "config": asdict(config), "seconds": prior_seconds + time.perf_counter() - begin}, tmp)
             tmp.replace(checkpoint)
     return start
 
@@ -226,7 +248,7 @@ def train_fast(
     data = ImageFolder(images, config.size, seed=config.seed)
     model = TransformerNet(config.width, config.blocks).to(device).train()
     layers = tuple(dict.fromkeys(config.content_layers + config.style_layers))
-    vgg = VGGFeatures(layers).to(device)
+    vgg = VGGFeatures(layers, compute_dtype=resolve_precision(config.precision, device)).to(device)
     with torch.no_grad():
         style_image = resize(style, fit_long_side(*style.shape[-2:], config.style_size)).to(device)
         target = StyleTarget.from_features([vgg(style_image)], None, {n: 1.0 for n in config.style_layers})
@@ -234,9 +256,8 @@ def train_fast(
     def loss_fn() -> dict[str, Tensor]:
         photos = data.batch(config.batch).to(device)
         with autocast(device, config.precision):
-            out = model(photos)
-            feats = vgg(torch.cat([out, photos]))
-        feats = {k: v.float() for k, v in feats.items()}
+            out = model(photos).float()
+        feats = vgg(torch.cat([out, photos]))  # VGG runs in config.precision itself
         b = photos.shape[0]
         content = sum(content_loss(feats[n][:b], feats[n][b:]) for n in config.content_layers) / len(config.content_layers)
         style_term = target({n: feats[n][:b] for n in config.style_layers}) / b  # mean over the batch
@@ -261,16 +282,17 @@ def train_adain(
     photos = ImageFolder(images, config.size, seed=config.seed)
     paintings = ImageFolder(styles, config.size, role="style images", seed=config.seed + 1, rotate=True)
     net = AdaINNet(Decoder(config.width)).to(device).train()
+    net.encoder.compute_dtype = resolve_precision(config.precision, device)
 
     def loss_fn() -> dict[str, Tensor]:
         content, style = photos.batch(config.batch).to(device), paintings.batch(config.batch).to(device)
-        with torch.no_grad(), autocast(device, config.precision):
-            c_feats = net.encode(content)[ADAIN_LAYER].float()
-            s_feats = {k: v.float() for k, v in net.encode(style).items()}
+        with torch.no_grad():
+            c_feats = net.encode(content)[ADAIN_LAYER]
+            s_feats = net.encode(style)
             target = adain(c_feats, *channel_stats(s_feats[ADAIN_LAYER]))
         with autocast(device, config.precision):
-            out = net.decoder(target)
-            o_feats = {k: v.float() for k, v in net.encode(out).items()}
+            out = net.decoder(target).float()
+        o_feats = net.encode(out)
         content_term = (o_feats[ADAIN_LAYER] - target).pow(2).mean()
         style_term = sum(_stats_distance(o_feats[n], s_feats[n]) for n in ADAIN_STYLE_LAYERS)
         total = content_term + config.style_weight * style_term

@@ -255,3 +255,23 @@ def test_page_and_schema_describe_the_api(client):
     assert {"size", "steps", "style_weight", "preserve_color", "init"} <= options.keys()
     config = client.get("/api/config").json()
     assert config["options"]["style_weight"]["default"] > 0 and "sample:chelsea" in config["samples"]["content"]
+
+
+def test_serve_generates_a_token_off_loopback(tmp_path, monkeypatch, capsys):
+    import uvicorn
+
+    from brushwork.cli import main
+
+    started = {}
+    monkeypatch.setattr(uvicorn, "run", lambda app, **kw: started.update(app=app, **kw))
+    assert main(["serve", "--host", "0.0.0.0", "--port", "8123", "--data", str(tmp_path / "d")]) == 0
+    url = capsys.readouterr().out.splitlines()[0]
+    assert url.startswith("Brushwork studio: http://0.0.0.0:8123/?token=")
+    token = url.split("token=")[1]
+    with TestClient(started["app"]) as client:
+        assert client.get("/api/jobs").status_code == 401
+        assert client.get("/api/jobs", headers={"Authorization": f"Bearer {token}"}).status_code == 200
+    assert main(["serve", "--port", "8124", "--data", str(tmp_path / "e")]) == 0
+    assert "?token=" not in capsys.readouterr().out  # loopback: no token unless asked for
+    assert main(["serve", "--port", "70000"]) == 2
+    assert "port" in capsys.readouterr().err

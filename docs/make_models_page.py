@@ -1,0 +1,113 @@
+"""Write docs/models.md from the metadata of the models in brushwork/pretrained.
+
+    .venv/bin/python docs/make_models_page.py
+
+Every figure on that page (data, steps, crop size, time, final losses) is read from the
+model files themselves, which `brushwork train-fast` / `train-adain` wrote when they
+finished; the sample pictures are made here with the shipped models.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+from brushwork.image_io import captioned_row, fit_long_side, load_image, resize, tensor_to_pil
+from brushwork.models import load_model, shipped_models
+from brushwork.realtime import adain_stylize, fast_stylize
+
+ROOT = Path(__file__).resolve().parent.parent
+IMAGES = Path(os.environ.get("BRUSHWORK_IMAGES", ROOT.parent / "shared/data/images"))
+PICTURES = ROOT / "docs" / "models"
+
+INTRO = """# Shipped models: how they were trained
+
+Brushwork ships small models in `brushwork/pretrained/` (float16 safetensors), trained on
+this project's 2-core CPU with its own commands. The figures below are read from each
+file's metadata by `docs/make_models_page.py`; nothing here was typed by hand.
+
+Training photos: the wallpapers of Debian's `gnome-backgrounds` and `mate-backgrounds`
+packages (`/usr/share/backgrounds`, photographs and some renders under free licences; not
+part of this repository). Style images: the public-domain paintings in
+`../shared/data/images/style` (see `SOURCES.md` there). Crops are random squares of at
+least half the shorter side, resized and flipped at random; AdaIN's paintings are also
+turned by quarter turns.
+"""
+
+GPU = """## Training full-size models on a GPU
+
+The shipped models are small because they were trained on two CPU cores in minutes, not
+on a GPU for hours. With a CUDA build of PyTorch (README, "GPU"), the papers' settings are:
+
+```sh
+# Johnson et al.: COCO 2014 train (~80k photos), 256 px crops, batch 4, 40k steps, width 32
+brushwork train-fast starry_night.jpg --images coco/train2014 -o starry_night.safetensors \\
+    --size 256 --batch 4 --steps 40000 --width 32 --style-size 512 --device cuda
+# Huang & Belongie: COCO for content, WikiArt (~80k paintings) for style, 160k steps of 8, full-width decoder
+brushwork train-adain --images coco/train2014 --styles wikiart/ -o adain.safetensors \\
+    --size 256 --batch 8 --steps 160000 --width 1.0 --learning-rate 1e-4 --device cuda
+```
+
+`--precision auto` trains with bfloat16 autocast on GPUs that have it (Ampere and newer).
+Checkpoints are written every `--checkpoint-every` steps to `OUTPUT.ckpt`; `--resume`
+continues an interrupted run (and may raise `--steps`). A wider network (`--width 32`) is
+about four times the arithmetic of the shipped width 16 and gives finer detail.
+"""
+
+
+def main() -> None:
+    PICTURES.mkdir(parents=True, exist_ok=True)
+    lines = [INTRO]
+    content_path = next((IMAGES / "content").glob("golden_gate.*"))
+    content = load_image(content_path)
+    content = resize(content, fit_long_side(*content.shape[-2:], 512))
+    for name, path in shipped_models().items():
+        model = load_model(path)
+        meta = model.metadata
+        training = meta.get("training", {})
+        lines += [f"## `{name}` ({'feed-forward, one style' if model.kind == 'fast' else 'AdaIN, any style'})", ""]
+        lines += [f"- file: `brushwork/pretrained/{path.name}`, {path.stat().st_size / 1e6:.1f} MB",
+                  f"- trained with Brushwork {meta.get('brushwork')} in {meta.get('train_seconds', 0) / 60:.1f} minutes "
+                  f"on this CPU ({training.get('steps')} steps of {training.get('batch')} crops of "
+                  f"{training.get('size')} px, learning rate {training.get('learning_rate')}, precision "
+                  f"{training.get('precision')})"]
+        if model.kind == "fast":
+            lines.append(f"- style image: `{meta.get('style')}`; network width {training.get('width')}, "
+                         f"{training.get('blocks')} residual blocks; content layers {training.get('content_layers')}, "
+                         f"style layers {training.get('style_layers')}, weights content {training.get('content_weight')}, "
+                         f"style {training.get('style_weight')}, TV {training.get('tv_weight')}")
+        else:
+            lines.append(f"- style images: `{meta.get('styles')}`; decoder width {training.get('width')}, "
+                         f"style weight {training.get('style_weight')}")
+        lines += [f"- photos: `{meta.get('images')}`",
+                  f"- final losses (last step): {json.dumps(meta.get('final_losses', {}))}"]
+        if meta.get("note"):
+            lines.append(f"- note: {meta['note']}")
+        lines.append("")
+        if model.kind == "fast":
+            out = fast_stylize(model.network, content)
+            style_path = Path(str(meta.get("style", "")))
+            pictures = [tensor_to_pil(content)]
+            labels = ["content"]
+            if style_path.exists():
+                pictures.append(tensor_to_pil(load_image(style_path)))
+                labels.append("style")
+            pictures.append(tensor_to_pil(out))
+            labels.append(name)
+        else:
+            style_paths = [next((IMAGES / "style").glob(f"{s}.*")) for s in ("the_scream", "mondrian")]
+            pictures, labels = [tensor_to_pil(content)], ["content"]
+            for sp in style_paths:
+                style = load_image(sp)
+                pictures += [tensor_to_pil(style), tensor_to_pil(adain_stylize(model.network, content, [style]))]
+                labels += [sp.stem, f"adain: {sp.stem}"]
+        captioned_row(pictures, labels, height=240).convert("RGB").save(PICTURES / f"{name}.jpg", quality=88)
+        lines += [f"![{name}](models/{name}.jpg)", ""]
+    lines.append(GPU)
+    (ROOT / "docs" / "models.md").write_text("\n".join(lines))
+    print("wrote docs/models.md")
+
+
+if __name__ == "__main__":
+    main()
