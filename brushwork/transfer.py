@@ -219,19 +219,10 @@ def _run(job: _Job, config: TransferConfig, callback: ProgressCallback | None) -
     content = job.content.to(device) if job.content is not None else None
     styles = [s.to(device) for s in job.styles]
 
-    weights = job.weights
-    if config.balance == "energy" and content is not None and styles and weights.content > 0:
-        with torch.no_grad():
-            content_feats = extractor(resize(content, job.output_size))
-            style_feats = [extractor(resize(s, _style_size(s, max(job.output_size), config.style_scale, min_side)))
-                           for s in styles]
-            blended = StyleTarget.from_features(style_feats, job.style_strengths, layer_weights)
-            ratio = energy_ratio({n: content_feats[n] for n in job.content_layers},
-                                 {n: getattr(blended, f"gram_{n}") for n in blended.layer_weights}, layer_weights)
-        weights = replace(weights, style=weights.style * min(max(ratio, 1e-3), 1e3))
+    Targets = tuple[ContentTarget | None, list[tuple[StyleTarget, float]]]
 
     @torch.no_grad()
-    def make_objective(size: tuple[int, int]) -> Objective:
+    def targets_at(size: tuple[int, int]) -> Targets:
         content_target = None
         if content is not None:
             feats = extractor(resize(content, size))
@@ -244,7 +235,22 @@ def _run(job: _Job, config: TransferConfig, callback: ProgressCallback | None) -
             for feats, strength, mask in zip(style_feats, job.style_strengths, job.masks):
                 mask = None if mask is None else resize(mask.to(device), size)
                 targets.append((StyleTarget.from_features([feats], None, layer_weights, mask), strength))
-        return Objective(extractor, content_target, targets, weights)
+        return content_target, targets
+
+    weights = job.weights
+    final: Targets | None = None  # the output size's targets, when the balance needed them first
+    if config.balance == "energy" and content is not None and styles and weights.content > 0:
+        final = targets_at(job.output_size)
+        content_target, style_targets = final
+        content_feats = {n: getattr(content_target, f"target_{n}") for n in job.content_layers}
+        ratio = sum(strength * energy_ratio(content_feats, {n: getattr(t, f"gram_{n}") for n in t.layer_weights},
+                                            layer_weights) for t, strength in style_targets)
+        ratio /= sum(strength for _, strength in style_targets)
+        weights = replace(weights, style=weights.style * min(max(ratio, 1e-3), 1e3))
+
+    def make_objective(size: tuple[int, int]) -> Objective:
+        content_target, style_targets = final if final is not None and size == job.output_size else targets_at(size)
+        return Objective(extractor, content_target, style_targets, weights)
 
     finish = _finisher(job.finish_with, device)
     schedule = MultiScaleSchedule.pyramid(
