@@ -13,7 +13,6 @@ from __future__ import annotations
 
 from typing import Mapping, Sequence
 
-import torch
 from torch import Tensor, nn
 import torch.nn.functional as F
 

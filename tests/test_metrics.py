@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from brushwork.cli import main
-from brushwork.image_io import resize, save_image
+from brushwork.image_io import resize
 from brushwork.metrics import score, sliced_wasserstein, ssim
 
 

@@ -13,7 +13,7 @@ from brushwork.errors import InputError
 from brushwork.image_io import load_image, save_image
 from brushwork.models import export_onnx, load_model, save_model
 from brushwork.networks import AdaINNet, Decoder, TransformerNet, adain, channel_stats
-from brushwork.realtime import adain_stylize, fast_stylize
+from brushwork.realtime import adain_stylize
 from brushwork.training import AdaINTrainConfig, FastTrainConfig, train_adain, train_fast
 
 

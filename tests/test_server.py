@@ -11,7 +11,6 @@ import pytest
 from fastapi.testclient import TestClient
 from PIL import Image
 
-from brushwork.image_io import read_metadata
 from brushwork.server import StudioSettings, create_app
 
 TINY = {"size": 64, "steps": 6, "scales": 1, "precision": "float32"}
