@@ -25,14 +25,20 @@ INTRO = """# Shipped models: how they were trained
 
 Brushwork ships small models in `brushwork/pretrained/` (float16 safetensors), trained on
 this project's 2-core CPU with its own commands. The figures below are read from each
-file's metadata by `docs/make_models_page.py`; nothing here was typed by hand.
+file's metadata by `docs/make_models_page.py` (where a figure had to be filled in from a
+training log, the model's own note says so).
 
-Training photos: the wallpapers of Debian's `gnome-backgrounds` and `mate-backgrounds`
-packages (`/usr/share/backgrounds`, photographs and some renders under free licences; not
-part of this repository). Style images: the public-domain paintings in
-`../shared/data/images/style` (see `SOURCES.md` there). Crops are random squares of at
-least half the shorter side, resized and flipped at random; AdaIN's paintings are also
-turned by quarter turns.
+Training photos (`/tmp/photos` below): 53 images, the largest picture of each wallpaper in
+Debian's `plasma-workspace-wallpapers` (`/usr/share/wallpapers`), the `nature` and
+`abstract` wallpapers of `mate-backgrounds` and the light variants of `gnome-backgrounds`
+(`/usr/share/backgrounds`): photographs and some renders under free licences, downsized
+to 1024 px on the long side, not part of this repository. Style images (`/tmp/paintings`
+for AdaIN): the 11 public-domain paintings in `../shared/data/images/style` (see
+`SOURCES.md` there), so the AdaIN examples below are on paintings it saw in training.
+Crops are random squares of at least half the shorter side, resized and flipped at random
+(flat crops are drawn again); AdaIN's paintings are also turned by quarter turns. The two
+feed-forward models were trained at the same time, one core each.
+
 """
 
 GPU = """## Training full-size models on a GPU
