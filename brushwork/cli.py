@@ -23,7 +23,7 @@ from .errors import BrushworkError, InputError
 from .image_io import (IMAGE_SUFFIXES, check_output_path, fit_long_side, load_image, load_mask, resize, save_gif,
                        save_image, tensor_to_pil)
 from .devices import PRECISIONS, resolve_device
-from .models import export_onnx, load_model, save_model, shipped_models
+from .models import export_onnx, load_model, model_metadata, save_model, shipped_models
 from .realtime import adain_stylize, fast_stylize
 from .training import AdaINTrainConfig, FastTrainConfig, TrainingProgress, train_adain, train_fast
 from .metrics import score
@@ -454,7 +454,7 @@ def _expand_inputs(inputs: Sequence[str]) -> tuple[list[Path | str], bool]:
 def cmd_fast(args: argparse.Namespace) -> Path | None:
     if args.list:
         for name, path in shipped_models().items():
-            meta = load_model(path).metadata
+            meta = model_metadata(path)
             training = meta.get("training", {})
             source = Path(str(meta.get("style") or meta.get("styles") or "")).name or "?"
             kind = "feed-forward" if meta["kind"] == "fast" else "AdaIN, any style"

@@ -72,19 +72,31 @@ def resolve_model(name_or_path: str | Path) -> Path:
     raise InputError(f"no model named {str(name_or_path)!r}; shipped models: {', '.join(shipped) or 'none'}")
 
 
-def load_model(name_or_path: str | Path, *, expect: ModelKind | None = None) -> LoadedModel:
-    """Load a model saved by :func:`save_model` (float32, eval mode, on the CPU)."""
+def _read(path: Path, *, weights: bool) -> tuple[dict[str, str], dict[str, torch.Tensor]]:
+    """Header (and, if asked, float32 weights) of a model file; damage of any kind is an InputError."""
     from safetensors import safe_open
 
-    path = resolve_model(name_or_path)
     try:
         with safe_open(str(path), framework="pt") as handle:
             header = handle.metadata() or {}
-            tensors = {k: handle.get_tensor(k).float() for k in handle.keys()}
+            tensors = {k: handle.get_tensor(k).float() for k in handle.keys()} if weights else {}
     except Exception as exc:  # safetensors raises its own error types for every kind of damage
         raise InputError(f"model {str(path)!r} is not a readable model file ({type(exc).__name__})") from None
     if header.get("format") != FORMAT or header.get("kind") not in ("fast", "adain"):
         raise InputError(f"model {str(path)!r} is not a Brushwork model")
+    return header, tensors
+
+
+def model_metadata(name_or_path: str | Path) -> dict[str, Any]:
+    """A model's metadata without loading its weights (for listings)."""
+    header, _ = _read(resolve_model(name_or_path), weights=False)
+    return {k: _maybe_json(v) for k, v in header.items()}
+
+
+def load_model(name_or_path: str | Path, *, expect: ModelKind | None = None) -> LoadedModel:
+    """Load a model saved by :func:`save_model` (float32, eval mode, on the CPU)."""
+    path = resolve_model(name_or_path)
+    header, tensors = _read(path, weights=True)
     kind = header["kind"]
     if expect is not None and kind != expect:
         wanted = {"fast": "a feed-forward (train-fast) model", "adain": "an AdaIN (train-adain) model"}[expect]

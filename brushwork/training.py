@@ -164,15 +164,16 @@ class ImageFolder:
             patch = image.crop((x, y, x + crop, y + crop)).resize((self.size, self.size), Image.BICUBIC)
             # Flat patches (sky, a plain wallpaper) teach nothing and, through instance
             # normalisation of a near-constant image, can blow the gradients up: draw again.
-            if float(pil_to_tensor(patch).std()) >= FLAT_STD:
+            tensor = pil_to_tensor(patch)
+            if float(tensor.std()) >= FLAT_STD:
                 break
         else:
             raise InputError(f"{self.role}: no readable images with any detail")
         if self.rng.random() < 0.5:
-            patch = patch.transpose(Image.FLIP_LEFT_RIGHT)
+            tensor = tensor.flip(-1)
         if self.rotate:
-            patch = patch.rotate(90 * self.rng.randrange(4))
-        return pil_to_tensor(patch)
+            tensor = torch.rot90(tensor, self.rng.randrange(4), dims=(-2, -1))  # square: a quarter turn keeps the size
+        return tensor
 
     def batch(self, n: int) -> Tensor:
         return torch.cat([self.crop() for _ in range(n)])
