@@ -7,6 +7,7 @@ CLI never restates a default. Bad input exits with status 2 and one line on stde
 from __future__ import annotations
 
 import argparse
+import collections
 import dataclasses
 import json
 import sys
@@ -205,6 +206,8 @@ def _add_training_options(parser: argparse.ArgumentParser, config_class: type) -
             kwargs["choices"] = f.metadata["choices"]
         elif isinstance(f.default, tuple):
             kwargs.update(nargs="+", metavar="LAYER", default=f.default)
+        elif isinstance(f.default, bool):
+            kwargs["action"] = argparse.BooleanOptionalAction  # --hue-jitter / --no-hue-jitter
         else:
             kwargs["type"] = type(f.default)
         group.add_argument("--" + f.name.replace("_", "-"), **kwargs)
@@ -383,13 +386,21 @@ def _check_model_output(path: str) -> Path:
 
 
 class TrainingBar:
-    """A progress bar for training: step, losses, time left."""
+    """A progress bar for training: step, losses, time left. Keeps the last steps' losses,
+    whose mean is what the model's metadata reports (one step's batch is too noisy)."""
 
-    def __init__(self, quiet: bool) -> None:
+    def __init__(self, quiet: bool, keep: int = 50) -> None:
         self.quiet, self.bar, self.last = quiet, None, None
+        self.recent: collections.deque[dict[str, float]] = collections.deque(maxlen=keep)
+
+    def recent_losses(self) -> dict[str, float]:
+        """Mean of each loss over the kept steps that report it."""
+        names = dict.fromkeys(k for losses in self.recent for k in losses)
+        return {k: sum(l[k] for l in self.recent if k in l) / sum(k in l for l in self.recent) for k in names}
 
     def __call__(self, event: TrainingProgress) -> None:
         self.last = event
+        self.recent.append(event.losses)
         if self.quiet:
             return
         if self.bar is None:
@@ -414,10 +425,11 @@ def _train(args: argparse.Namespace, config, run, **inputs: str) -> Path:
         net = run(out, bar)
     finally:
         bar.close()
-    final = {k: round(v, 5) for k, v in bar.last.losses.items()} if bar.last else {}
+    final = {k: float(f"{v:.4g}") for k, v in bar.recent_losses().items()}
     seconds = bar.last.trained_seconds if bar.last else time.perf_counter() - start
-    return save_model(net, out, {"name": args.name, "training": dataclasses.asdict(config), "final_losses": final,
-                                 "train_seconds": round(seconds, 1), **inputs})
+    steps = bar.last.step if bar.last else 0  # fewer than config.steps when max_minutes stopped it
+    return save_model(net, out, {"name": args.name, "training": dataclasses.asdict(config), "steps_done": steps,
+                                 "final_losses": final, "final_losses_over": len(bar.recent), "train_seconds": round(seconds, 1), **inputs})
 
 
 def cmd_train_fast(args: argparse.Namespace) -> Path:

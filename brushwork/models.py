@@ -43,7 +43,7 @@ def save_model(network: nn.Module, path: str | Path, metadata: dict[str, Any]) -
     from safetensors.torch import save
 
     if isinstance(network, TransformerNet):
-        kind, arch, module = "fast", {"width": network.width, "blocks": network.blocks}, network
+        kind, arch, module = "fast", {"width": network.width, "blocks": network.blocks, "output": network.output}, network
     elif isinstance(network, AdaINNet):
         kind, arch, module = "adain", {"width": network.decoder.width}, network.decoder
     else:
@@ -104,7 +104,7 @@ def load_model(name_or_path: str | Path, *, expect: ModelKind | None = None) -> 
     arch = json.loads(header["arch"])
     network: nn.Module
     if kind == "fast":
-        network = TransformerNet(**arch)
+        network = TransformerNet(**{"output": "sigmoid", **arch})  # files without "output" predate it
         target = network
     else:
         network = AdaINNet(Decoder(**arch))

@@ -11,7 +11,7 @@ Both take and return RGB images in [0, 1] of any size, (B, 3, H, W).
 
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Literal, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -20,6 +20,7 @@ from torch import Tensor, nn
 from .features import VGGFeatures
 
 _EPS = 1e-5
+OutputMap = Literal["linear", "sigmoid"]
 
 
 class _Conv(nn.Sequential):
@@ -56,11 +57,18 @@ class _UpConv(nn.Sequential):
 class TransformerNet(nn.Module):
     """Johnson et al.'s network: two stride-2 convolutions, residual blocks, two upsampling
     convolutions. ``width`` is the first layer's channels (Johnson: 32); 16 runs about four
-    times faster on a CPU and is what the shipped models use."""
+    times faster on a CPU and is what the shipped models use.
 
-    def __init__(self, width: int = 16, blocks: int = 5) -> None:
+    ``output="linear"`` maps the last convolution straight to pixels and clamps them only
+    outside training (as pytorch/examples' fast_neural_style does): a squashing output such
+    as the sigmoid of Brushwork 0.1.0 stops learning wherever it saturates, which showed as
+    flat black patches in dark regions. ``"sigmoid"`` loads those older models."""
+
+    def __init__(self, width: int = 16, blocks: int = 5, output: OutputMap = "linear") -> None:
         super().__init__()
-        self.width, self.blocks = width, blocks
+        if output not in ("linear", "sigmoid"):
+            raise ValueError(f"output must be 'linear' or 'sigmoid', got {output!r}")
+        self.width, self.blocks, self.output = width, blocks, output
         w = width
         self.net = nn.Sequential(
             _ConvNormReLU(3, w, 9), _ConvNormReLU(w, 2 * w, 3, 2), _ConvNormReLU(2 * w, 4 * w, 3, 2),
@@ -71,8 +79,11 @@ class TransformerNet(nn.Module):
     def forward(self, image: Tensor) -> Tensor:
         # Any size: the stride-2 convolutions round up, so the output is at least as large
         # as the input and is cropped back (a slice by the input's shape, which ONNX keeps free).
-        out = torch.sigmoid(self.net(image * 2 - 1) * 2)  # centred input, output in (0, 1)
-        return out[..., : image.shape[-2], : image.shape[-1]]
+        raw = self.net(image * 2 - 1)[..., : image.shape[-2], : image.shape[-1]]  # centred input
+        if self.output == "sigmoid":  # Brushwork 0.1.0's models
+            return torch.sigmoid(raw * 2)
+        out = raw * 0.5 + 0.5
+        return out if self.training else out.clamp(0, 1)
 
 
 def channel_stats(features: Tensor, mask: Tensor | None = None) -> tuple[Tensor, Tensor]:

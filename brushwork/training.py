@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Callable, Sequence
 
 import torch
+import torch.nn.functional as F
 from PIL import Image
 from torch import Tensor
 
@@ -59,6 +60,7 @@ class TrainingSettings:
     seed: int = option(0, "random seed for weights and crops")
     device: str = option("auto", "auto, cpu, cuda, cuda:N or mps")
     checkpoint_every: int = option(100, "write OUTPUT.ckpt every this many steps")
+    max_minutes: float = option(0.0, "stop after this many minutes of training (runs before a resume count); 0: no limit")
 
     def __post_init__(self) -> None:
         if not 32 <= self.size <= 2048:
@@ -69,6 +71,8 @@ class TrainingSettings:
                 raise InputError(f"{name} must be a positive whole number, got {value}")
         if not 0 < self.learning_rate <= 1:
             raise InputError(f"learning rate must be in (0, 1], got {self.learning_rate}")
+        if not math.isfinite(self.max_minutes) or self.max_minutes < 0:
+            raise InputError(f"max_minutes must be 0 (no limit) or more, got {self.max_minutes}")
         if self.precision not in PRECISIONS:
             raise InputError(f"precision must be one of {', '.join(PRECISIONS)}; got {self.precision!r}")
 
@@ -78,11 +82,13 @@ class FastTrainConfig(TrainingSettings):
     """Settings of ``train_fast`` (see docs/models.md for what the shipped models used)."""
 
     content_weight: float = option(1.0, "weight of the content loss")
-    style_weight: float = option(5.0, "weight of the style loss")
+    style_weight: float = option(10.0, "weight of the style loss")
     tv_weight: float = option(1.0, "weight of the total-variation loss")
     content_layers: tuple[str, ...] = option(("relu2_2",), "VGG-19 layers for the content loss (Johnson et al.)")
-    style_layers: tuple[str, ...] = option(("relu1_2", "relu2_2", "relu3_3", "relu4_3"), "VGG-19 layers for the style loss")
-    style_size: int = option(256, "long side of the style image when its Gram matrices are taken")
+    style_layers: tuple[str, ...] = option(("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1"),
+                                           "VGG-19 layers for the style loss (the optimiser's)")
+    style_size: int = option(512, "long side of the style image when its Gram matrices are taken: sets the "
+                                  "size of the brush strokes, in output pixels")
     width: int = option(16, "channels of the network's first layer (Johnson et al.: 32)")
     blocks: int = option(5, "residual blocks")
 
@@ -110,6 +116,11 @@ class AdaINTrainConfig(TrainingSettings):
     learning_rate: float = option(5e-4, "Adam step size")
     style_weight: float = option(10.0, "weight of the style (mean/std) loss; the paper's lambda")
     width: float = option(0.5, "decoder width relative to the paper's (512-256-128-64)")
+    warmup_steps: int = option(0, "first train the decoder this many steps to invert the encoder (pixel loss on "
+                                  "photos and paintings, as the decoders of Li et al. 2017's WCT): cheap steps that "
+                                  "teach it colours and shapes before the paper's losses take over")
+    hue_jitter: bool = option(True, "turn the paintings' hues at random, so that the decoder does not learn the "
+                                    "palette of a few paintings")
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -117,6 +128,8 @@ class AdaINTrainConfig(TrainingSettings):
             raise InputError(f"style_weight must be between 0 and 1e6, got {self.style_weight}")
         if not 0.05 <= self.width <= 2:
             raise InputError(f"width must be between 0.05 and 2, got {self.width}")
+        if not isinstance(self.warmup_steps, int) or self.warmup_steps < 0:
+            raise InputError(f"warmup_steps must be a whole number >= 0, got {self.warmup_steps}")
 
 
 FLAT_STD = 0.03
@@ -128,17 +141,18 @@ class ImageFolder:
 
     Each crop takes a random region of at least half the shorter side, resizes it to
     ``size`` and flips it half the time: plenty of variety from a few hundred photos.
+    ``rotate`` adds quarter turns and ``hue`` turns half the crops' hues (for paintings).
     """
 
     def __init__(self, root: str | Path, size: int, *, role: str = "training images", seed: int = 0,
-                 rotate: bool = False) -> None:
+                 rotate: bool = False, hue: bool = False) -> None:
         root = Path(root)
         if not root.is_dir():
             raise InputError(f"{role} folder {str(root)!r} does not exist or is not a folder")
         self.paths = sorted(p for p in root.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
         if not self.paths:
             raise InputError(f"{role} folder {str(root)!r} has no images ({', '.join(sorted(IMAGE_SUFFIXES))})")
-        self.size, self.role, self.rotate = size, role, rotate
+        self.size, self.role, self.rotate, self.hue = size, role, rotate, hue
         self.rng = random.Random(seed)
         self.cache: dict[Path, Image.Image] = {}
 
@@ -162,6 +176,8 @@ class ImageFolder:
             crop = self.rng.randint(max(1, side // 2), side)
             x, y = self.rng.randint(0, image.width - crop), self.rng.randint(0, image.height - crop)
             patch = image.crop((x, y, x + crop, y + crop)).resize((self.size, self.size), Image.BICUBIC)
+            if self.hue and self.rng.random() < 0.5:
+                patch = turn_hue(patch, self.rng.randrange(256))
             # Flat patches (sky, a plain wallpaper) teach nothing and, through instance
             # normalisation of a near-constant image, can blow the gradients up: draw again.
             tensor = pil_to_tensor(patch)
@@ -179,6 +195,13 @@ class ImageFolder:
         return torch.cat([self.crop() for _ in range(n)])
 
 
+def turn_hue(image: Image.Image, shift: int) -> Image.Image:
+    """The same picture with every hue turned by ``shift``/256 of the colour circle."""
+    h, s, v = image.convert("HSV").split()
+    h = h.point(lambda value: (value + shift) % 256)
+    return Image.merge("HSV", (h, s, v)).convert("RGB")
+
+
 MAX_GRAD_NORM = 10.0
 """Gradients are clipped to this norm: rare outlier batches then nudge instead of wreck."""
 
@@ -188,11 +211,14 @@ def _checkpoint_path(output: Path) -> Path:
 
 
 def _training_loop(
-    model: torch.nn.Module, params: Sequence[Tensor], loss_fn: Callable[[], dict[str, Tensor]], *,
-    steps: int, learning_rate: float, output: Path, config: object, checkpoint_every: int,
-    resume: bool, callback: TrainingCallback | None,
+    model: torch.nn.Module, params: Sequence[Tensor], loss_fn: Callable[[int], dict[str, Tensor]], *,
+    output: Path, config: TrainingSettings, resume: bool, callback: TrainingCallback | None,
 ) -> int:
-    """Adam over ``params``; checkpoint to ``OUTPUT.ckpt``; returns the step it started from."""
+    """Adam over ``params``, ``loss_fn(step)`` a step; checkpoint to ``OUTPUT.ckpt``; stop at
+    ``config.steps`` or after ``config.max_minutes``. Returns the last step taken."""
+    steps, checkpoint_every = config.steps, config.checkpoint_every
+    learning_rate = config.learning_rate
+    time_limit = config.max_minutes * 60 or math.inf
     optimizer = torch.optim.Adam(params, lr=learning_rate)
     checkpoint = _checkpoint_path(output)
     start, prior_seconds = 0, 0.0
@@ -204,10 +230,10 @@ def _training_loop(
         optimizer.load_state_dict(state["optimizer"])
         start, prior_seconds = int(state["step"]), float(state.get("seconds", 0.0))
     begin = time.perf_counter()
-    skipped = 0
+    skipped, step = 0, start
     for step in range(start + 1, steps + 1):
         optimizer.zero_grad(set_to_none=True)
-        losses = loss_fn()
+        losses = loss_fn(step)
         losses["total"].backward()
         norm = torch.nn.utils.clip_grad_norm_(params, MAX_GRAD_NORM)
         if not torch.isfinite(norm):  # one bad batch must not poison the weights
@@ -222,17 +248,20 @@ def _training_loop(
             done = step - start
             callback(TrainingProgress(step, steps, {k: float(v.detach()) for k, v in losses.items()}, elapsed,
                                       elapsed / done * (steps - step), prior_seconds + elapsed))
-        if step % checkpoint_every == 0 or step == steps:
+        out_of_time = prior_seconds + time.perf_counter() - begin >= time_limit
+        if step % checkpoint_every == 0 or step == steps or out_of_time:
             tmp = checkpoint.with_name(checkpoint.name + ".tmp")
             torch.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(), "step": step,
                         "config": asdict(config), "seconds": prior_seconds + time.perf_counter() - begin}, tmp)
             tmp.replace(checkpoint)
-    return start
+        if out_of_time:
+            break
+    return step
 
 
 def _resumable(settings: dict) -> dict:
     """The settings a checkpoint must share with the run that resumes it (steps may grow)."""
-    return {k: v for k, v in settings.items() if k not in ("steps", "checkpoint_every", "device")}
+    return {k: v for k, v in settings.items() if k not in ("steps", "checkpoint_every", "device", "max_minutes")}
 
 
 def train_fast(
@@ -249,25 +278,27 @@ def train_fast(
     data = ImageFolder(images, config.size, seed=config.seed)
     model = TransformerNet(config.width, config.blocks).to(device).train()
     layers = tuple(dict.fromkeys(config.content_layers + config.style_layers))
-    vgg = VGGFeatures(layers, compute_dtype=resolve_precision(config.precision, device)).to(device)
+    dtype = resolve_precision(config.precision, device)
+    vgg = VGGFeatures(layers, compute_dtype=dtype).to(device)
+    content_vgg = VGGFeatures(config.content_layers, compute_dtype=dtype).to(device)  # stops at the content layers
     with torch.no_grad():
         style_image = resize(style, fit_long_side(*style.shape[-2:], config.style_size)).to(device)
         target = StyleTarget.from_features([vgg(style_image)], None, {n: 1.0 for n in config.style_layers})
 
-    def loss_fn() -> dict[str, Tensor]:
+    def loss_fn(step: int) -> dict[str, Tensor]:
         photos = data.batch(config.batch).to(device)
         with autocast(device, config.precision):
             out = model(photos).float()
-        feats = vgg(torch.cat([out, photos]))  # VGG runs in config.precision itself
-        b = photos.shape[0]
-        content = sum(content_loss(feats[n][:b], feats[n][b:]) for n in config.content_layers) / len(config.content_layers)
-        style_term = target({n: feats[n][:b] for n in config.style_layers}) / b  # mean over the batch
+        with torch.no_grad():  # the photos' features are targets: no backward pass through VGG for them
+            wanted = content_vgg(photos)
+        feats = vgg(out)  # VGG runs in config.precision itself
+        content = sum(content_loss(feats[n], wanted[n]) for n in config.content_layers) / len(config.content_layers)
+        style_term = target({n: feats[n] for n in config.style_layers}) / photos.shape[0]  # mean over the batch
         tv = total_variation(out.float())
         total = config.content_weight * content + config.style_weight * style_term + config.tv_weight * tv
         return {"total": total, "content": content, "style": style_term, "tv": tv}
 
-    _training_loop(model, list(model.parameters()), loss_fn, steps=config.steps, learning_rate=config.learning_rate,
-                   output=Path(output), config=config, checkpoint_every=config.checkpoint_every, resume=resume,
+    _training_loop(model, list(model.parameters()), loss_fn, output=Path(output), config=config, resume=resume,
                    callback=callback)
     return model.eval().cpu()
 
@@ -281,12 +312,23 @@ def train_adain(
     torch.manual_seed(config.seed)
     device = resolve_device(config.device)
     photos = ImageFolder(images, config.size, seed=config.seed)
-    paintings = ImageFolder(styles, config.size, role="style images", seed=config.seed + 1, rotate=True)
+    paintings = ImageFolder(styles, config.size, role="style images", seed=config.seed + 1, rotate=True,
+                            hue=config.hue_jitter)
     net = AdaINNet(Decoder(config.width)).to(device).train()
     net.encoder.compute_dtype = resolve_precision(config.precision, device)
 
-    def loss_fn() -> dict[str, Tensor]:
+    def loss_fn(step: int) -> dict[str, Tensor]:
         content, style = photos.batch(config.batch).to(device), paintings.batch(config.batch).to(device)
+        if step <= config.warmup_steps:  # invert the encoder: no backward pass through VGG
+            images = torch.cat([content, style])
+            with torch.no_grad():
+                feats = net.encode(images)[ADAIN_LAYER]
+            with autocast(device, config.precision):
+                out = net.decoder(feats).float()
+            if out.shape != images.shape:  # VGG's pooling rounds sizes down
+                out = F.interpolate(out, size=images.shape[-2:], mode="bilinear", align_corners=False)
+            reconstruction = (out - images).abs().mean()
+            return {"total": reconstruction, "reconstruction": reconstruction}
         with torch.no_grad():
             c_feats = net.encode(content)[ADAIN_LAYER]
             s_feats = net.encode(style)
@@ -299,9 +341,8 @@ def train_adain(
         total = content_term + config.style_weight * style_term
         return {"total": total, "content": content_term, "style": style_term}
 
-    _training_loop(net.decoder, list(net.decoder.parameters()), loss_fn, steps=config.steps,
-                   learning_rate=config.learning_rate, output=Path(output), config=config,
-                   checkpoint_every=config.checkpoint_every, resume=resume, callback=callback)
+    _training_loop(net.decoder, list(net.decoder.parameters()), loss_fn, output=Path(output), config=config,
+                   resume=resume, callback=callback)
     return net.eval().cpu()
 
 

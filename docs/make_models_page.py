@@ -9,6 +9,7 @@ finished; the sample pictures are made here with the shipped models.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 from pathlib import Path
@@ -16,6 +17,7 @@ from pathlib import Path
 from brushwork.image_io import captioned_row, fit_long_side, load_image, resize, tensor_to_pil
 from brushwork.models import load_model, shipped_models
 from brushwork.realtime import adain_stylize, fast_stylize
+from brushwork.training import AdaINTrainConfig, FastTrainConfig
 
 ROOT = Path(__file__).resolve().parent.parent
 IMAGES = Path(os.environ.get("BRUSHWORK_IMAGES", ROOT.parent / "shared/data/images"))
@@ -24,20 +26,25 @@ PICTURES = ROOT / "docs" / "models"
 INTRO = """# Shipped models: how they were trained
 
 Brushwork ships small models in `brushwork/pretrained/` (float16 safetensors), trained on
-this project's 2-core CPU with its own commands. The figures below are read from each
-file's metadata by `docs/make_models_page.py` (where a figure had to be filled in from a
-training log, the model's own note says so).
+this project's 2-core CPU with its own commands. Every figure below is read from each
+file's metadata by `docs/make_models_page.py`, and each model's command line is rebuilt
+from the settings it recorded (options left at their defaults are not shown).
 
-Training photos (`/tmp/photos` below): 53 images, the largest picture of each wallpaper in
-Debian's `plasma-workspace-wallpapers` (`/usr/share/wallpapers`), the `nature` and
-`abstract` wallpapers of `mate-backgrounds` and the light variants of `gnome-backgrounds`
-(`/usr/share/backgrounds`): photographs and some renders under free licences, downsized
-to 1024 px on the long side, not part of this repository. Style images (`/tmp/paintings`
-for AdaIN): the 11 public-domain paintings in `../shared/data/images/style` (see
-`SOURCES.md` there), so the AdaIN examples below are on paintings it saw in training.
-Crops are random squares of at least half the shorter side, resized and flipped at random
-(flat crops are drawn again); AdaIN's paintings are also turned by quarter turns. The two
-feed-forward models were trained at the same time, one core each.
+Training photos (`/tmp/photos` below): 57 images made by
+`scripts/collect_training_photos.py /tmp/photos` from Debian's `plasma-workspace-wallpapers`,
+`mate-backgrounds` (`nature`, `abstract`) and `gnome-backgrounds` (light variants):
+photographs and some renders under free licences, downsized to 1024 px on the long side,
+not part of this repository. Style images (`/tmp/paintings`, for AdaIN): the 11
+public-domain paintings in `../shared/data/images/style` (see `SOURCES.md` there), so the
+AdaIN examples on paintings below are on paintings it saw in training; the third,
+Brushwork's own rendered `sample:strokes`, it never saw. Crops are random squares of at
+least half the shorter side, resized and flipped at random (flat crops are drawn again);
+AdaIN's paintings are also turned by quarter turns and half of them have their hues
+turned at random.
+
+The three models were trained at the same time on the two cores (one thread each,
+`OMP_NUM_THREADS=1`), each stopped by `--max-minutes`; this CPU (an Intel Xeon without
+AVX-512 BF16) trains in float32, which `--precision auto` chooses here.
 
 """
 
@@ -49,10 +56,11 @@ on a GPU for hours. With a CUDA build of PyTorch (README, "GPU"), the papers' se
 ```sh
 # Johnson et al.: COCO 2014 train (~80k photos), 256 px crops, batch 4, 40k steps, width 32
 brushwork train-fast starry_night.jpg --images coco/train2014 -o starry_night.safetensors \\
-    --size 256 --batch 4 --steps 40000 --width 32 --style-size 512 --device cuda
+    --size 256 --batch 4 --steps 40000 --width 32 --device cuda
 # Huang & Belongie: COCO for content, WikiArt (~80k paintings) for style, 160k steps of 8, full-width decoder
+# (a few thousand --warmup-steps first cost little and settle the colours early)
 brushwork train-adain --images coco/train2014 --styles wikiart/ -o adain.safetensors \\
-    --size 256 --batch 8 --steps 160000 --width 1.0 --learning-rate 1e-4 --device cuda
+    --size 256 --batch 8 --steps 160000 --width 1.0 --learning-rate 1e-4 --warmup-steps 5000 --device cuda
 ```
 
 `--precision auto` trains with bfloat16 autocast on GPUs that have it (Ampere and newer).
@@ -60,6 +68,25 @@ Checkpoints are written every `--checkpoint-every` steps to `OUTPUT.ckpt`; `--re
 continues an interrupted run (and may raise `--steps`). A wider network (`--width 32`) is
 about four times the arithmetic of the shipped width 16 and gives finer detail.
 """
+
+
+def training_command(kind: str, meta: dict) -> str:
+    """The command that trained a model, from its metadata: options that differ from their defaults."""
+    config = FastTrainConfig() if kind == "fast" else AdaINTrainConfig()
+    words = ["brushwork", "train-fast", str(meta.get("style"))] if kind == "fast" else ["brushwork", "train-adain"]
+    words += ["--images", str(meta.get("images"))] + (["--styles", str(meta.get("styles"))] if kind == "adain" else [])
+    words += ["-o", f"{meta.get('name')}.safetensors"]
+    for field in dataclasses.fields(config):
+        value = meta.get("training", {}).get(field.name, field.default)
+        default = list(field.default) if isinstance(field.default, tuple) else field.default
+        if value == default:
+            continue
+        flag = "--" + field.name.replace("_", "-")
+        if isinstance(default, bool):
+            words.append(flag if value else "--no-" + flag[2:])
+        else:
+            words += [flag, *(map(str, value) if isinstance(value, list) else [str(value)])]
+    return " ".join(words)
 
 
 def main() -> None:
@@ -73,11 +100,12 @@ def main() -> None:
         meta = model.metadata
         training = meta.get("training", {})
         lines += [f"## `{name}` ({'feed-forward, one style' if model.kind == 'fast' else 'AdaIN, any style'})", ""]
+        steps = meta.get("steps_done", training.get("steps"))
         lines += [f"- file: `brushwork/pretrained/{path.name}`, {path.stat().st_size / 1e6:.1f} MB",
                   f"- trained with Brushwork {meta.get('brushwork')} in {meta.get('train_seconds', 0) / 60:.1f} minutes "
-                  f"on this CPU ({training.get('steps')} steps of {training.get('batch')} crops of "
-                  f"{training.get('size')} px, learning rate {training.get('learning_rate')}, precision "
-                  f"{training.get('precision')})"]
+                  f"on this CPU: {steps} steps of {training.get('batch')} crops of {training.get('size')} px, "
+                  f"learning rate {training.get('learning_rate')}, precision {training.get('precision')}",
+                  f"- command: `{training_command(model.kind, meta)}`"]
         if model.kind == "fast":
             lines.append(f"- style image: `{meta.get('style')}`; network width {training.get('width')}, "
                          f"{training.get('blocks')} residual blocks; content layers {training.get('content_layers')}, "
@@ -85,9 +113,11 @@ def main() -> None:
                          f"style {training.get('style_weight')}, TV {training.get('tv_weight')}")
         else:
             lines.append(f"- style images: `{meta.get('styles')}`; decoder width {training.get('width')}, "
-                         f"style weight {training.get('style_weight')}")
+                         f"style weight {training.get('style_weight')}; the first {training.get('warmup_steps', 0)} "
+                         "steps trained the decoder to invert the encoder (pixel loss), the rest with the paper's losses")
         lines += [f"- photos: `{meta.get('images')}`",
-                  f"- final losses (last step): {json.dumps(meta.get('final_losses', {}))}"]
+                  f"- final losses ({'mean of the last %d steps' % meta['final_losses_over'] if 'final_losses_over' in meta else 'last step'}): "
+                  f"{json.dumps(meta.get('final_losses', {}))}"]
         if meta.get("note"):
             lines.append(f"- note: {meta['note']}")
         lines.append("")
@@ -102,12 +132,13 @@ def main() -> None:
             pictures.append(tensor_to_pil(out))
             labels.append(name)
         else:
-            style_paths = [next((IMAGES / "style").glob(f"{s}.*")) for s in ("the_scream", "mondrian")]
+            styles = [next((IMAGES / "style").glob(f"{s}.*")) for s in ("the_scream", "mondrian")] + ["sample:strokes"]
             pictures, labels = [tensor_to_pil(content)], ["content"]
-            for sp in style_paths:
-                style = load_image(sp)
+            for source in styles:
+                style = load_image(source)
+                label = Path(source).stem if isinstance(source, Path) else "strokes (unseen)"
                 pictures += [tensor_to_pil(style), tensor_to_pil(adain_stylize(model.network, content, [style]))]
-                labels += [sp.stem, f"adain: {sp.stem}"]
+                labels += [label, f"adain: {label}"]
         captioned_row(pictures, labels, height=240).convert("RGB").save(PICTURES / f"{name}.jpg", quality=88)
         lines += [f"![{name}](models/{name}.jpg)", ""]
     lines.append(GPU)

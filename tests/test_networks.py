@@ -14,7 +14,7 @@ from brushwork.image_io import load_image, save_image
 from brushwork.models import export_onnx, load_model, save_model
 from brushwork.networks import AdaINNet, Decoder, TransformerNet, adain, channel_stats
 from brushwork.realtime import adain_stylize
-from brushwork.training import AdaINTrainConfig, FastTrainConfig, train_adain, train_fast
+from brushwork.training import AdaINTrainConfig, FastTrainConfig, train_adain, train_fast, turn_hue
 
 
 @pytest.fixture()
@@ -41,6 +41,36 @@ def test_transformer_keeps_any_size_and_stays_in_range(size):
     out = net(torch.rand(2, 3, *size))
     assert out.shape == (2, 3, *size)
     assert torch.isfinite(out).all() and out.min() >= 0 and out.max() <= 1
+
+
+def test_linear_output_is_clamped_only_outside_training():
+    net = TransformerNet(width=8, blocks=1)
+    net.net[-1][1].bias.data.fill_(4.0)  # push every pixel far above white
+    x = torch.rand(1, 3, 24, 24)
+    assert net.train()(x).min() > 1  # training sees the raw values, so the gradient never vanishes
+    assert torch.equal(net.eval()(x), torch.ones_like(x))
+
+
+def test_model_files_from_before_the_linear_output_load_as_sigmoid(tmp_path):
+    from safetensors.torch import save_file
+
+    torch.manual_seed(4)
+    old = _fp16_rounded(TransformerNet(width=8, blocks=1, output="sigmoid").eval())
+    path = tmp_path / "old.safetensors"
+    save_file({k: v.half() for k, v in old.state_dict().items()}, str(path),
+              metadata={"format": models.FORMAT, "kind": "fast", "arch": '{"width": 8, "blocks": 1}'})
+    loaded = load_model(path, expect="fast").network
+    x = torch.rand(1, 3, 20, 20)
+    assert loaded.output == "sigmoid" and torch.allclose(loaded(x), old(x), atol=1e-6)
+
+
+def test_turn_hue_turns_red_to_cyan_and_zero_changes_nothing():
+    from PIL import Image
+
+    red = Image.new("RGB", (8, 8), (200, 30, 30))
+    r, g, b = turn_hue(red, 128).getpixel((0, 0))
+    assert r < 60 and g > 150 and b > 150, (r, g, b)
+    assert max(abs(p - q) for p, q in zip(turn_hue(red, 0).getpixel((0, 0)), (200, 30, 30))) <= 2
 
 
 def test_adain_gives_content_features_the_style_statistics():
@@ -117,6 +147,35 @@ def test_train_adain_lowers_the_loss(tmp_path, photo_dir, style_dir):
     first = sum(e.losses["total"] for e in seen[:3]) / 3
     last = sum(e.losses["total"] for e in seen[-3:]) / 3
     assert last < 0.7 * first, (first, last)
+
+
+@pytest.mark.slow
+def test_adain_warmup_learns_to_invert_the_encoder_then_hands_over(tmp_path, photo_dir, style_dir):
+    config = AdaINTrainConfig(size=48, steps=22, warmup_steps=20, batch=2, width=0.1, learning_rate=3e-3,
+                              precision="float32", checkpoint_every=100)
+    seen = []
+    train_adain(photo_dir, style_dir, tmp_path / "a.safetensors", config, callback=seen.append)
+    assert all("reconstruction" in e.losses for e in seen[:20])
+    assert all("content" in e.losses and "style" in e.losses for e in seen[20:])
+    first = sum(e.losses["reconstruction"] for e in seen[:3]) / 3
+    last = sum(e.losses["reconstruction"] for e in seen[17:20]) / 3
+    assert last < 0.7 * first, (first, last)
+
+
+def test_training_stops_after_max_minutes_and_says_how_far_it_got(tmp_path, photo_dir, image_files):
+    _, style = image_files
+    out = tmp_path / "m.safetensors"
+    argv = ["train-fast", str(style), "--images", str(photo_dir), "-o", str(out), "--size", "32", "--steps", "50",
+            "--width", "8", "--blocks", "1", "--style-size", "64", "--max-minutes", "0.000001", "--quiet"]
+    assert main(argv) == 0
+    meta = load_model(out).metadata
+    assert meta["steps_done"] == 1 and meta["training"]["steps"] == 50
+    assert meta["final_losses_over"] == 1 and set(meta["final_losses"]) == {"total", "content", "style", "tv"}
+    adain_out = tmp_path / "a.safetensors"
+    assert main(["train-adain", "--images", str(photo_dir), "--styles", str(photo_dir), "-o", str(adain_out),
+                 "--size", "32", "--width", "0.1", "--no-hue-jitter", "--max-minutes", "0.000001", "--quiet"]) == 0
+    meta = load_model(adain_out).metadata
+    assert meta["steps_done"] == 1 and meta["training"]["hue_jitter"] is False
 
 
 def _fp16_rounded(net: torch.nn.Module) -> torch.nn.Module:
@@ -243,3 +302,14 @@ def test_training_cli_rejects_bad_input(tmp_path, image_files, capsys):
     assert "has no images" in capsys.readouterr().err
     assert main(["train-fast", str(style), "--images", str(tmp_path), "--size", "5", "-o", str(tmp_path / "m.safetensors")]) == 2
     assert "training size" in capsys.readouterr().err
+
+
+def test_training_bar_reports_the_mean_of_the_last_steps():
+    from brushwork.cli import TrainingBar
+    from brushwork.training import TrainingProgress
+
+    bar = TrainingBar(quiet=True, keep=3)
+    for step, losses in enumerate([{"total": 9.0}, {"total": 1.0, "reconstruction": 1.0},
+                                   {"total": 2.0, "content": 4.0}, {"total": 3.0, "content": 2.0}], start=1):
+        bar(TrainingProgress(step, 4, losses, 0.0, 0.0))
+    assert bar.recent_losses() == {"total": 2.0, "reconstruction": 1.0, "content": 3.0}  # step 1 has left the window
