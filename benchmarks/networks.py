@@ -27,6 +27,7 @@ from pathlib import Path
 import torch
 
 from brushwork import TransferConfig, load_image, score, stylize
+from brushwork.devices import resolve_precision
 from brushwork.image_io import captioned_row, fit_long_side, resize, save_image, tensor_to_pil
 from brushwork.models import load_model, shipped_models
 from brushwork.realtime import adain_stylize, fast_stylize
@@ -124,13 +125,19 @@ def hybrid(images: Path, pair: str, steps: list[int]) -> list[dict]:
 
 def write_page(speed_rows, quality_rows, hybrid_rows, hybrid_pair: str, fast_name: str) -> Path:
     cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), "CPU")
+    native_bf16 = resolve_precision("auto", torch.device("cpu")) == torch.bfloat16
+    bf16_note = ("This CPU computes bfloat16 natively, so `--precision auto` uses it." if native_bf16 else
+                 "This CPU has no native bfloat16 (no AVX-512 BF16 or AMX): the bf16 columns are emulated and slow, "
+                 "and `--precision auto` runs float32 here.")
+    measured_optimiser = any(r["method"] == "optimiser" and r["seconds"] == r["seconds"] for r in quality_rows)
     lines = ["# Real-time networks: speed and quality", "",
              "Made by `benchmarks/networks.py` (re-run it to regenerate this page) on "
              f"{cpu}, {os.cpu_count()} cores, {platform.system()}; torch {torch.__version__}. "
              "How the models were trained: [models.md](models.md).", "",
              "## Speed (images per second, square images, batch 1)", "",
              f"Feed-forward model `{fast_name}` and the AdaIN network, each in float32 and with bfloat16 "
-             "autocast, against one default optimiser run (`brushwork transfer` defaults) on the same image.", "",
+             "autocast, against one default optimiser run (`brushwork transfer` defaults) on the same image. "
+             + bf16_note, "",
              "| size | fast fp32 | fast bf16 | AdaIN fp32 | AdaIN bf16 | optimiser | fast (best) / optimiser |",
              "|---|---|---|---|---|---|---|"]
     for r in speed_rows:
@@ -141,7 +148,9 @@ def write_page(speed_rows, quality_rows, hybrid_rows, hybrid_pair: str, fast_nam
                      f"{f'{best / opt:,.0f}×' if opt else ''} |")
     lines += ["", "## Quality on the benchmark pairs", "",
               "`brushwork score` (see the README): lower distances are better, higher SSIM is better. "
-              "The optimiser's outputs are the default runs of [benchmarks.md](benchmarks.md). Networks run at 512 px.", ""]
+              + ("The optimiser ran here with `brushwork transfer`'s defaults. " if measured_optimiser else
+                 "The optimiser's outputs are the default runs of [benchmarks.md](benchmarks.md). ")
+              + "Networks run at 512 px. Every style here is among the paintings the AdaIN decoder was trained on.", ""]
     for pair in dict.fromkeys(r["pair"] for r in quality_rows):
         c, s = pair.split(":")
         lines += [f"### {pair}", "", f"![{pair}](networks/{c}_{s}.jpg)", "",

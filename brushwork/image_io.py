@@ -125,6 +125,12 @@ def load_mask(source: str | Path, role: str = "mask") -> Tensor:
     return mask
 
 
+def source_label(source: str | Path) -> str:
+    """A short name for an image source: ``sample:chelsea`` -> ``chelsea``, ``a/b.jpg`` -> ``b``."""
+    source = str(source)
+    return source.split(":", 1)[1] if source.startswith("sample:") else Path(source).stem
+
+
 def fit_long_side(height: int, width: int, long_side: int) -> tuple[int, int]:
     """(height, width) scaled so the longer side is ``long_side``; at least 1 px each way."""
     scale = long_side / max(height, width)

@@ -305,7 +305,7 @@ def test_training_cli_rejects_bad_input(tmp_path, image_files, capsys):
 
 
 def test_training_bar_reports_the_mean_of_the_last_steps():
-    from brushwork.cli import TrainingBar
+    from brushwork.cli_networks import TrainingBar
     from brushwork.training import TrainingProgress
 
     bar = TrainingBar(quiet=True, keep=3)

@@ -1,0 +1,263 @@
+"""The command line of the trained networks: train-fast, train-adain, fast, adain, export.
+
+Like :mod:`brushwork.cli`, it only parses, calls the library and reports; training
+options and their defaults come from the config dataclasses of :mod:`brushwork.training`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import dataclasses
+import sys
+import time
+from pathlib import Path
+from typing import Sequence
+
+import torch
+from tqdm import tqdm
+
+from . import __version__
+from .color import COLOR_MODES
+from .devices import PRECISIONS
+from .errors import InputError
+from .image_io import (IMAGE_SUFFIXES, check_output_path, fit_long_side, load_image, load_mask, resize, save_image,
+                       source_label)
+from .models import export_onnx, load_model, model_metadata, save_model, shipped_models
+from .realtime import adain_stylize, fast_stylize
+from .training import AdaINTrainConfig, FastTrainConfig, TrainingProgress, train_adain, train_fast
+
+
+def add_commands(sub: argparse._SubParsersAction) -> None:
+    """Add the network commands to the main parser's subcommands."""
+    p = sub.add_parser("train-fast", help="train a feed-forward network for one style (Johnson et al.)")
+    p.add_argument("style", help="style image")
+    p.add_argument("--images", required=True, metavar="DIR", help="folder of training photos (searched recursively)")
+    p.add_argument("-o", "--output", required=True, help="model file to write (.safetensors)")
+    p.add_argument("--name", help="model name kept in its metadata (default: the style's file name)")
+    _add_training_options(p, FastTrainConfig)
+
+    p = sub.add_parser("train-adain", help="train the decoder of an arbitrary-style AdaIN network")
+    p.add_argument("--images", required=True, metavar="DIR", help="folder of content photos")
+    p.add_argument("--styles", required=True, metavar="DIR", help="folder of style images (paintings)")
+    p.add_argument("-o", "--output", required=True, help="model file to write (.safetensors)")
+    p.add_argument("--name", default="adain", help="model name kept in its metadata (default: %(default)s)")
+    _add_training_options(p, AdaINTrainConfig)
+
+    p = sub.add_parser("fast", help="stylize images in one pass with a trained feed-forward model")
+    p.add_argument("model", nargs="?", help="a shipped model's name (see --list) or a .safetensors file")
+    p.add_argument("inputs", nargs="*", metavar="INPUT", help="images, or folders of images")
+    p.add_argument("-o", "--output", help="output image; a folder when there are several inputs or a folder")
+    p.add_argument("--list", action="store_true", help="print the shipped models, one per line, name first")
+    p.add_argument("--size", type=int, metavar="PX", help="resize so the long side is PX (default: keep each input's size)")
+    p.add_argument("--batch", type=int, default=4, help="images per forward pass, among images of one size (default: %(default)s)")
+    _add_network_options(p)
+
+    p = sub.add_parser("adain", help="stylize with any style image, no training (AdaIN)")
+    p.add_argument("content", help="content image")
+    p.add_argument("styles", nargs="+", metavar="STYLE", help="style image(s)")
+    p.add_argument("-o", "--output", required=True, help="output image")
+    p.add_argument("--model", default="adain", help="AdaIN model: shipped name or file (default: %(default)s)")
+    p.add_argument("--alpha", type=float, default=1.0, help="0 keeps the content, 1 is full style (default: %(default)s)")
+    p.add_argument("--weights", type=float, nargs="+", metavar="W", help="interpolation weight per style (default: equal)")
+    p.add_argument("--masks", nargs="+", metavar="MASK", help="one grayscale mask per style (white = styled), or 'none'")
+    p.add_argument("--size", type=int, default=512, metavar="PX", help="long side of the output (default: %(default)s)")
+    p.add_argument("--style-size", type=int, default=512, metavar="PX", help="long side of each style image (default: %(default)s)")
+    _add_network_options(p)
+
+    p = sub.add_parser("export", help="export a trained model to ONNX")
+    p.add_argument("model", help="a shipped model's name or a .safetensors file")
+    p.add_argument("output", help="ONNX file to write (.onnx)")
+
+
+def _add_training_options(parser: argparse.ArgumentParser, config_class: type) -> None:
+    parser.add_argument("--resume", action="store_true", help="continue from OUTPUT.ckpt if it exists")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    group = parser.add_argument_group("training options")
+    for f in dataclasses.fields(config_class):
+        kwargs: dict = {"dest": f.name, "default": f.default, "help": f"{f.metadata['help']} (default: %(default)s)"}
+        if "choices" in f.metadata:
+            kwargs["choices"] = f.metadata["choices"]
+        elif isinstance(f.default, tuple):
+            kwargs.update(nargs="+", metavar="LAYER", default=f.default)
+        elif isinstance(f.default, bool):
+            kwargs["action"] = argparse.BooleanOptionalAction  # --hue-jitter / --no-hue-jitter
+        else:
+            kwargs["type"] = type(f.default)
+        group.add_argument("--" + f.name.replace("_", "-"), **kwargs)
+
+
+def _add_network_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--preserve-color", choices=COLOR_MODES, default="none",
+                        help="keep the content's colours (default: %(default)s)")
+    parser.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps (default: %(default)s)")
+    parser.add_argument("--precision", choices=PRECISIONS, default="auto",
+                        help="auto (bfloat16 where native), float32, bfloat16 (default: %(default)s)")
+
+
+def _training_config(args: argparse.Namespace, config_class: type):
+    values = {f.name: getattr(args, f.name) for f in dataclasses.fields(config_class)}
+    return config_class(**{k: tuple(v) if isinstance(v, list) else v for k, v in values.items()})
+
+
+def _check_model_output(path: str) -> Path:
+    out = Path(path)
+    if out.suffix != ".safetensors":
+        raise InputError(f"model output {path!r} must end in .safetensors")
+    if not (out.parent if str(out.parent) else Path(".")).is_dir():
+        raise InputError(f"output folder {str(out.parent)!r} does not exist")
+    return out
+
+
+class TrainingBar:
+    """A progress bar for training: step, losses, time left. Keeps the last steps' losses,
+    whose mean is what the model's metadata reports (one step's batch is too noisy)."""
+
+    def __init__(self, quiet: bool, keep: int = 50) -> None:
+        self.quiet, self.bar, self.last = quiet, None, None
+        self.recent: collections.deque[dict[str, float]] = collections.deque(maxlen=keep)
+
+    def recent_losses(self) -> dict[str, float]:
+        """Mean of each loss over the kept steps that report it."""
+        names = dict.fromkeys(k for losses in self.recent for k in losses)
+        return {k: sum(l[k] for l in self.recent if k in l) / sum(k in l for l in self.recent) for k in names}
+
+    def __call__(self, event: TrainingProgress) -> None:
+        self.last = event
+        self.recent.append(event.losses)
+        if self.quiet:
+            return
+        if self.bar is None:
+            self.bar = tqdm(total=event.total_steps, initial=event.step - 1, file=sys.stderr, dynamic_ncols=True,
+                            bar_format="training {percentage:3.0f}%|{bar}| {n_fmt}/{total_fmt} [{elapsed}{postfix}]")
+        losses = " ".join(f"{k} {v:.3g}" for k, v in event.losses.items())
+        self.bar.set_postfix_str(f"left {tqdm.format_interval(event.eta)}, {losses}", refresh=False)
+        self.bar.update(1)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+
+def _train(args: argparse.Namespace, config, run, **inputs: str) -> Path:
+    out = _check_model_output(args.output)
+    bar = TrainingBar(args.quiet)
+    start = time.perf_counter()
+    try:
+        net = run(out, bar)
+    finally:
+        bar.close()
+    final = {k: float(f"{v:.4g}") for k, v in bar.recent_losses().items()}
+    seconds = bar.last.trained_seconds if bar.last else time.perf_counter() - start
+    steps = bar.last.step if bar.last else 0  # fewer than config.steps when max_minutes stopped it
+    return save_model(net, out, {"name": args.name, "training": dataclasses.asdict(config), "steps_done": steps,
+                                 "final_losses": final, "final_losses_over": len(bar.recent), "train_seconds": round(seconds, 1), **inputs})
+
+
+def cmd_train_fast(args: argparse.Namespace) -> Path:
+    config = _training_config(args, FastTrainConfig)
+    style = load_image(args.style, "style image")
+    args.name = args.name or source_label(args.style)
+    return _train(args, config, lambda out, bar: train_fast(style, args.images, out, config, resume=args.resume, callback=bar),
+                  style=args.style, images=args.images)
+
+
+def cmd_train_adain(args: argparse.Namespace) -> Path:
+    config = _training_config(args, AdaINTrainConfig)
+    return _train(args, config, lambda out, bar: train_adain(args.images, args.styles, out, config, resume=args.resume,
+                                                             callback=bar), images=args.images, styles=args.styles)
+
+
+def _expand_inputs(inputs: Sequence[str]) -> tuple[list[Path | str], bool]:
+    """Files (folders expanded to their images) and whether the output must be a folder."""
+    files: list[Path | str] = []
+    folder = len(inputs) > 1
+    for item in inputs:
+        path = Path(item)
+        if path.is_dir():
+            folder = True
+            found = sorted(p for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
+            if not found:
+                raise InputError(f"input folder {item!r} has no images")
+            files += found
+        else:
+            files.append(item)
+    return files, folder
+
+
+def cmd_fast(args: argparse.Namespace) -> Path | None:
+    if args.list:
+        for name, path in shipped_models().items():
+            meta = model_metadata(path)
+            training = meta.get("training", {})
+            source = Path(str(meta.get("style") or meta.get("styles") or "")).name or "?"
+            kind = "feed-forward" if meta["kind"] == "fast" else "AdaIN, any style"
+            print(f"{name}\t{kind}; trained on {source}, {meta.get('steps_done', training.get('steps', '?'))} steps at "
+                  f"{training.get('size', '?')} px")
+        return None
+    if not args.model or not args.inputs or not args.output:
+        raise InputError("give a MODEL, at least one INPUT and -o OUTPUT (or --list)")
+    if args.batch < 1 or (args.size is not None and not 16 <= args.size <= 8192):
+        raise InputError("--batch must be >= 1 and --size between 16 and 8192")
+    model = load_model(args.model, expect="fast")
+    files, to_folder = _expand_inputs(args.inputs)
+    out = Path(args.output)
+    if to_folder:
+        if out.exists() and not out.is_dir():
+            raise InputError(f"output {args.output!r} must be a folder for several inputs")
+        out.mkdir(parents=True, exist_ok=True)
+        targets = [out / f"{source_label(str(f))}.png" for f in files]
+    else:
+        targets = [check_output_path(out)]
+    images = [load_image(f, "input image") for f in files]
+    if args.size:
+        images = [resize(im, fit_long_side(*im.shape[-2:], args.size)) for im in images]
+    groups: dict[tuple[int, int], list[int]] = {}
+    for i, im in enumerate(images):
+        groups.setdefault(tuple(im.shape[-2:]), []).append(i)
+    for indices in groups.values():
+        for at in range(0, len(indices), args.batch):
+            chunk = indices[at:at + args.batch]
+            batch = torch.cat([images[i] for i in chunk])
+            result = fast_stylize(model.network, batch, preserve_color=args.preserve_color, device=args.device,
+                                  precision=args.precision)
+            for i, image in zip(chunk, result):
+                save_image(image[None], targets[i], {"brushwork": __version__, "command": "fast",
+                                                    "model": model.metadata.get("name", str(model.path)),
+                                                    "input": str(files[i]), "preserve_color": args.preserve_color})
+    return out if to_folder else targets[0]
+
+
+def cmd_adain(args: argparse.Namespace) -> Path:
+    if not 16 <= args.size <= 8192 or not 16 <= args.style_size <= 8192:
+        raise InputError("--size and --style-size must be between 16 and 8192")
+    check_output_path(args.output)
+    model = load_model(args.model, expect="adain")
+    content = load_image(args.content, "content image")
+    content = resize(content, fit_long_side(*content.shape[-2:], args.size))
+    styles = [load_image(s, "style image") for s in args.styles]
+    masks = load_style_masks(args.masks, len(args.styles))
+    image = adain_stylize(model.network, content, styles, alpha=args.alpha, weights=args.weights, masks=masks,
+                          preserve_color=args.preserve_color, style_size=args.style_size, device=args.device,
+                          precision=args.precision)
+    return save_image(image, args.output, {"brushwork": __version__, "command": "adain", "content": args.content,
+                                           "styles": args.styles, "alpha": args.alpha, "weights": args.weights,
+                                           "masks": args.masks, "preserve_color": args.preserve_color,
+                                           "model": model.metadata.get("name", str(model.path))})
+
+
+def load_style_masks(masks: Sequence[str] | None, count: int) -> list | None:
+    """One mask per style from ``--mask``/``--masks`` (``none``: that style everywhere); shared with ``transfer``."""
+    if not masks:
+        return None
+    if len(masks) != count:
+        raise InputError(f"{len(masks)} masks given for {count} styles; give one per style ('none' for everywhere)")
+    return [None if m.lower() == "none" else load_mask(m, "mask") for m in masks]
+
+
+def cmd_export(args: argparse.Namespace) -> Path:
+    return export_onnx(load_model(args.model), args.output)
+
+
+COMMANDS = {"train-fast": cmd_train_fast, "train-adain": cmd_train_adain, "fast": cmd_fast, "adain": cmd_adain,
+            "export": cmd_export}
