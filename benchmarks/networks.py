@@ -123,6 +123,20 @@ def hybrid(images: Path, pair: str, steps: list[int]) -> list[dict]:
     return rows
 
 
+def hybrid_verdict(rows: list[dict]) -> str:
+    """One sentence: the fewest AdaIN-start steps that match the default run on both distances."""
+    base, tries = rows[0], rows[1:]
+    match = next((r for r in tries if r["content_distance"] <= base["content_distance"]
+                  and r["style_distance"] <= base["style_distance"]), None)
+    if match is None:
+        best = min(tries, key=lambda r: r["style_distance"])
+        return (f"No AdaIN start here matched the default run on both distances; the closest, {best['steps']} steps, "
+                f"reached content {best['content_distance']:.3f} and style {best['style_distance']:.3f} "
+                f"against {base['content_distance']:.3f} and {base['style_distance']:.3f}.")
+    return (f"From the AdaIN result, {match['steps']} full-size steps ({match['seconds']} s) reach both of the default "
+            f"run's distances ({base['seconds']} s over {base['scales']} scales).")
+
+
 def write_page(speed_rows, quality_rows, hybrid_rows, hybrid_pair: str, fast_name: str) -> Path:
     cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), "CPU")
     native_bf16 = resolve_precision("auto", torch.device("cpu")) == torch.bfloat16
@@ -168,6 +182,7 @@ def write_page(speed_rows, quality_rows, hybrid_rows, hybrid_pair: str, fast_nam
     for r in hybrid_rows:
         lines.append(f"| {r['init']} | {r['scales']} | {r['steps']} | {r['seconds']} | {r['content_distance']:.4f} | "
                      f"{r['style_distance']:.4f} | {r['ssim']:.4f} | {r['style_swd']:.4f} |")
+    lines += ["", hybrid_verdict(hybrid_rows)]
     page = DOCS / "networks.md"
     page.write_text("\n".join(lines) + "\n")
     return page
@@ -178,7 +193,7 @@ def main() -> None:
     parser.add_argument("--images", default=os.environ.get("BRUSHWORK_IMAGES", str(ROOT.parent / "shared/data/images")))
     parser.add_argument("--sizes", type=int, nargs="+", default=[256, 512, 1024])
     parser.add_argument("--optimiser-sizes", type=int, nargs="*", default=[256, 512])
-    parser.add_argument("--hybrid-steps", type=int, nargs="*", default=[10, 20, 40])
+    parser.add_argument("--hybrid-steps", type=int, nargs="*", default=[10, 20, 40, 60])
     args = parser.parse_args()
     images = Path(args.images)
     models = shipped_models()

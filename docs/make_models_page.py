@@ -50,8 +50,8 @@ AVX-512 BF16) trains in float32, which `--precision auto` chooses here.
 
 GPU = """## Training full-size models on a GPU
 
-The shipped models are small because they were trained on two CPU cores in minutes, not
-on a GPU for hours. With a CUDA build of PyTorch (README, "GPU"), the papers' settings are:
+The shipped models are small because they were trained on two CPU cores in under two
+hours, not on a GPU for a day. With a CUDA build of PyTorch (README, "GPU"), the papers' settings are:
 
 ```sh
 # Johnson et al.: COCO 2014 train (~80k photos), 256 px crops, batch 4, 40k steps, width 32
