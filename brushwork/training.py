@@ -4,10 +4,13 @@
 Johnson et al.: the same VGG-19 content, Gram style and TV losses the optimiser uses
 (:mod:`brushwork.losses`), averaged over a batch of photos. ``train_adain`` fits the
 :class:`Decoder` of an AdaIN network with the paper's losses: content at relu4_1 against
-the AdaIN target, style as channel means and deviations at relu1_1..relu4_1.
+the AdaIN target, style as channel means and deviations at relu1_1..relu4_1, optionally
+after ``warmup_steps`` that teach the decoder to invert the encoder with a pixel loss
+(cheaper steps, no backward pass through VGG, which settle colours and shapes early).
 
-Both save a checkpoint every ``checkpoint_every`` steps and resume from it, report every
-step to a callback, and use bfloat16 autocast where the CPU or GPU has it.
+Both save a checkpoint every ``checkpoint_every`` steps and resume from it, stop after
+``max_minutes`` if asked (a time budget rather than a step count), report every step to a
+callback, and use bfloat16 autocast where the CPU or GPU has it.
 """
 
 from __future__ import annotations
