@@ -216,9 +216,15 @@ def _checkpoint_path(output: Path) -> Path:
 def _training_loop(
     model: torch.nn.Module, params: Sequence[Tensor], loss_fn: Callable[[int], dict[str, Tensor]], *,
     output: Path, config: TrainingSettings, resume: bool, callback: TrainingCallback | None,
+    new_loss_at: int | None = None,
 ) -> int:
     """Adam over ``params``, ``loss_fn(step)`` a step; checkpoint to ``OUTPUT.ckpt``; stop at
-    ``config.steps`` or after ``config.max_minutes``. Returns the last step taken."""
+    ``config.steps`` or after ``config.max_minutes``. Returns the last step taken.
+
+    ``new_loss_at``: the step where ``loss_fn`` changes to another loss. Adam's moments are
+    started afresh there: moments sized for the old loss's gradients would make the first
+    few hundred steps of the new one many times too long (seen as a decoder that forgot its
+    colours within 50 steps of the AdaIN losses taking over from the warm-up)."""
     steps, checkpoint_every = config.steps, config.checkpoint_every
     learning_rate = config.learning_rate
     time_limit = config.max_minutes * 60 or math.inf
@@ -235,6 +241,8 @@ def _training_loop(
     begin = time.perf_counter()
     skipped, step = 0, start
     for step in range(start + 1, steps + 1):
+        if step == new_loss_at:
+            optimizer = torch.optim.Adam(params, lr=learning_rate)
         optimizer.zero_grad(set_to_none=True)
         losses = loss_fn(step)
         losses["total"].backward()
@@ -345,7 +353,7 @@ def train_adain(
         return {"total": total, "content": content_term, "style": style_term}
 
     _training_loop(net.decoder, list(net.decoder.parameters()), loss_fn, output=Path(output), config=config,
-                   resume=resume, callback=callback)
+                   resume=resume, callback=callback, new_loss_at=config.warmup_steps + 1 if config.warmup_steps else None)
     return net.eval().cpu()
 
 

@@ -162,6 +162,24 @@ def test_adain_warmup_learns_to_invert_the_encoder_then_hands_over(tmp_path, pho
     assert last < 0.7 * first, (first, last)
 
 
+def test_adam_moments_start_afresh_when_the_warmup_hands_over(tmp_path, photo_dir, style_dir, monkeypatch):
+    made = []
+    real_adam = torch.optim.Adam
+
+    def counting_adam(*args, **kwargs):
+        made.append(real_adam(*args, **kwargs))
+        return made[-1]
+
+    monkeypatch.setattr(torch.optim, "Adam", counting_adam)
+    steps_seen = []
+    config = AdaINTrainConfig(size=32, steps=4, warmup_steps=2, batch=1, width=0.1, precision="float32")
+    train_adain(photo_dir, style_dir, tmp_path / "a.safetensors", config,
+                callback=lambda e: steps_seen.append((e.step, len(made))))
+    # one optimiser for the warm-up, a new one from the first step of the paper's losses
+    assert steps_seen == [(1, 1), (2, 1), (3, 2), (4, 2)]
+    assert float(made[1].state_dict()["state"][0]["step"]) == 2  # its moments know only the new loss
+
+
 def test_training_stops_after_max_minutes_and_says_how_far_it_got(tmp_path, photo_dir, image_files):
     _, style = image_files
     out = tmp_path / "m.safetensors"
