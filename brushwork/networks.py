@@ -141,11 +141,13 @@ class AdaINNet(nn.Module):
     def encode(self, image: Tensor) -> dict[str, Tensor]:
         return self.encoder(image)
 
-    def decode(self, features: Tensor, like: Tensor) -> Tensor:
+    def decode(self, features: Tensor, like: Tensor, *, clamp: bool = True) -> Tensor:
         """Pixels from features, resized to ``like``'s height and width (VGG's pooling rounds
-        down, so the decoder's output can be a few pixels short)."""
+        down, so the decoder's output can be a few pixels short). Training passes
+        ``clamp=False``: clamped pixels would pass no gradient back."""
+        # Always resized, even to the same size: a branch on shapes would be frozen by ONNX tracing.
         out = F.interpolate(self.decoder(features), size=like.shape[-2:], mode="bilinear", align_corners=False)
-        return out.clamp(0, 1)
+        return out.clamp(0, 1) if clamp else out
 
     def forward(
         self,

@@ -23,7 +23,6 @@ from pathlib import Path
 from typing import Callable, Sequence
 
 import torch
-import torch.nn.functional as F
 from PIL import Image
 from torch import Tensor
 
@@ -335,9 +334,7 @@ def train_adain(
             with torch.no_grad():
                 feats = net.encode(images)[ADAIN_LAYER]
             with autocast(device, config.precision):
-                out = net.decoder(feats).float()
-            if out.shape != images.shape:  # VGG's pooling rounds sizes down
-                out = F.interpolate(out, size=images.shape[-2:], mode="bilinear", align_corners=False)
+                out = net.decode(feats, images, clamp=False).float()
             reconstruction = (out - images).abs().mean()
             return {"total": reconstruction, "reconstruction": reconstruction}
         with torch.no_grad():
