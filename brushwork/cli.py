@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import glob
 import json
+import math
 import sys
 import time
 from pathlib import Path
@@ -22,13 +24,14 @@ from . import __version__
 from . import cli_networks as networks
 from .cli_networks import load_style_masks
 from .errors import BrushworkError, InputError
-from .image_io import check_output_path, load_image, save_gif, save_image, source_label, tensor_to_pil
+from .image_io import check_output_path, image_size, load_image, save_gif, save_image, source_label, tensor_to_pil
 from .devices import resolve_device
 from .metrics import score
 from .optimize import Progress
+from .paths import check_new, check_not_input, same_file
 from .samples import SAMPLES
 from .schedules import WeightSchedule
-from .transfer import (DEMO_CONFIG, QUALITY_PRESETS, RECONSTRUCT_CONFIG, TransferConfig, build_config, reconstruct,
+from .transfer import (DEMO_CONFIG, QUALITY_PRESETS, RECONSTRUCT_CONFIG, TransferConfig, build_config, check_transfer, reconstruct,
                        run_metadata, stylize, stylize_grid, synthesize_texture)
 
 PROG = "brushwork"
@@ -82,10 +85,16 @@ def _config(args: argparse.Namespace) -> TransferConfig:
     return build_config(given, quality=getattr(args, "quality", None), base=args.base_config)
 
 
+OUTPUT_HELP = "output image (.png, .jpg, .webp); replaced if it exists, since you named it, but never one of the inputs"
+OVERWRITE_HELP = "replace existing files whose names Brushwork derived (not typed by you); without it they are kept and the run stops"
+
+
 def _add_output_options(parser: argparse.ArgumentParser, required: bool = True, default: str | None = None) -> None:
-    parser.add_argument("-o", "--output", required=required, default=default, help="output image (.png, .jpg, .webp)")
-    parser.add_argument("--save-every", type=int, default=0, metavar="N", help="also write the image every N steps")
-    parser.add_argument("--animation", metavar="FILE.gif", help="record the optimisation as an animated GIF")
+    parser.add_argument("-o", "--output", required=required, default=default, help=OUTPUT_HELP)
+    parser.add_argument("--save-every", type=int, default=0, metavar="N",
+                        help="also write the image every N steps, as OUTPUT-NAME.stepNNNNN.EXT")
+    parser.add_argument("--animation", metavar="FILE.gif", help="record the optimisation as an animated GIF (replaced if it exists)")
+    parser.add_argument("--overwrite", action="store_true", help=OVERWRITE_HELP + " (the --save-every steps)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
@@ -127,7 +136,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("grid", help="every content x every style in one labelled image")
     p.add_argument("--content", nargs="+", required=True, metavar="IMAGE", help="content images")
     p.add_argument("--style", nargs="+", required=True, metavar="IMAGE", help="style images")
-    p.add_argument("-o", "--output", required=True, help="output image")
+    p.add_argument("-o", "--output", required=True, help=OUTPUT_HELP)
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     _add_config_options(p, skip=("init",), presets=True)
 
@@ -159,8 +168,10 @@ def build_parser() -> argparse.ArgumentParser:
 class Reporter:
     """Turns Progress events into a progress bar, intermediate files and animation frames."""
 
-    def __init__(self, output: Path, *, quiet: bool, save_every: int = 0, animation: str | None = None) -> None:
+    def __init__(self, output: Path, *, quiet: bool, save_every: int = 0, animation: str | None = None,
+                 written: list[Path] | None = None) -> None:
         self.output, self.quiet, self.save_every = output, quiet, save_every
+        self.written = written if written is not None else []
         self.animation = Path(animation) if animation else None
         self.frames: list[Image.Image] = []
         self.bar = None
@@ -179,9 +190,10 @@ class Reporter:
             self.bar.set_postfix_str(f"left {tqdm.format_interval(event.eta)}, {losses}", refresh=False)
             self.bar.update(1)
         if self.save_every and event.step % self.save_every == 0:
-            path = self.output.with_name(f"{self.output.stem}.step{event.step:05d}{self.output.suffix}")
+            path = step_path(self.output, event.step)
             save_image(event.preview(), path, {"step": event.step, "scale": event.scale, "losses": event.losses,
                                                "elapsed_s": round(event.elapsed, 3)})
+            self.written.append(path)
         if self.animation is not None and event.step % max(1, event.total_steps // 60) == 0:
             frame = tensor_to_pil(event.preview())
             frame.thumbnail((512, 512))
@@ -198,11 +210,18 @@ class Reporter:
             final = tensor_to_pil(image)
             final.thumbnail((512, 512))
             save_gif(self.frames + [final], self.animation)
+            self.written.append(self.animation)
+
+
+def step_path(output: Path, step: int) -> Path:
+    """Where ``--save-every`` writes the image of ``step``."""
+    return output.with_name(f"{output.stem}.step{step:05d}{output.suffix}")
 
 
 def _run_with_reporter(args: argparse.Namespace, job: Callable[[Reporter], "torch.Tensor"]) -> tuple["torch.Tensor", dict]:
     """Run ``job`` with a Reporter; return the image and what the metadata should say of the run."""
-    reporter = Reporter(Path(args.output), quiet=args.quiet, save_every=args.save_every, animation=args.animation)
+    reporter = Reporter(Path(args.output), quiet=args.quiet, save_every=args.save_every, animation=args.animation,
+                        written=args.written)
     start = time.perf_counter()
     try:
         image = job(reporter)
@@ -214,26 +233,50 @@ def _run_with_reporter(args: argparse.Namespace, job: Callable[[Reporter], "torc
     return image, {"elapsed": elapsed, "effective_weights": weights}
 
 
-def _check_outputs(args: argparse.Namespace) -> None:
-    check_output_path(args.output)
+def _check_outputs(args: argparse.Namespace, inputs: Sequence[str | None]) -> None:
+    """Every file the command may write: a usable path, never an input, never an unnamed file."""
+    output = check_output_path(args.output)
+    check_not_input(args.output, inputs)
     if getattr(args, "animation", None):
         if not args.animation.lower().endswith(".gif"):
             raise InputError(f"animation {args.animation!r} must end in .gif")
         check_output_path(Path(args.animation).with_suffix(".png"))
+        check_not_input(args.animation, inputs, "animation")
+        if same_file(args.animation, output):
+            raise InputError(f"animation {args.animation!r} and output {args.output!r} are the same file")
     if getattr(args, "save_every", 0) < 0:
         raise InputError(f"--save-every must be >= 0, got {args.save_every}")
+    if getattr(args, "save_every", 0):
+        pattern = glob.escape(str(output.with_name(f"{output.stem}.step"))) + "[0-9]*" + glob.escape(output.suffix)
+        earlier = sorted(Path(p) for p in glob.glob(pattern))
+        for path in earlier:
+            check_not_input(path, inputs, "--save-every would write")
+        check_new(earlier, overwrite=args.overwrite)
+
+
+def _long_sides(config: TransferConfig) -> tuple[int, int]:
+    """How large the content and the styles are used: larger files decode at a reduced size."""
+    return config.size, math.ceil(config.size * config.style_scale)
 
 
 def cmd_transfer(args: argparse.Namespace) -> Path:
     init_image, init_file = None, args.init
-    if args.init not in (None, "content", "noise", "adain"):
-        init_image = load_image(args.init, "initial image")
+    is_file = args.init not in (None, "content", "noise", "adain")
+    if is_file:
         args.init = "image"
     config = _config(args)
-    _check_outputs(args)
-    content = load_image(args.content, "content image")
-    styles = [load_image(s, "style image") for s in args.styles]
-    masks = load_style_masks(args.mask, len(args.styles))
+    _check_outputs(args, [args.content, *args.styles, *(args.mask or []), init_file if is_file else None])
+    # Everything the engine would refuse about sizes, from the files' headers: messages name
+    # the files' own sizes, and nothing is decoded for a run that cannot happen.
+    mask_sizes = None if not args.mask else [None if m.lower() == "none" else image_size(m, "mask") for m in args.mask]
+    check_transfer(config, image_size(args.content, "content image"), styles=len(args.styles),
+                   style_weights=args.style_weights, mask_sizes=mask_sizes)
+    content_px, style_px = _long_sides(config)
+    if is_file:
+        init_image = load_image(init_file, "initial image", long_side=content_px)
+    content = load_image(args.content, "content image", long_side=content_px)
+    styles = [load_image(s, "style image", long_side=style_px) for s in args.styles]
+    masks = load_style_masks(args.mask, len(args.styles), long_side=content_px)
     image, run = _run_with_reporter(args, lambda cb: stylize(
         content, styles, style_weights=args.style_weights, masks=masks, init_image=init_image, config=config, callback=cb))
     meta = run_metadata("transfer", config, **run, content=args.content, styles=args.styles,
@@ -244,16 +287,16 @@ def cmd_transfer(args: argparse.Namespace) -> Path:
 
 def cmd_reconstruct(args: argparse.Namespace) -> Path:
     config = _config(args)
-    _check_outputs(args)
-    content = load_image(args.content, "content image")
+    _check_outputs(args, [args.content])
+    content = load_image(args.content, "content image", long_side=config.size)
     image, run = _run_with_reporter(args, lambda cb: reconstruct(content, layer=args.layer, config=config, callback=cb))
     return save_image(image, args.output, run_metadata("reconstruct", config, **run, content=args.content, layer=args.layer))
 
 
 def cmd_texture(args: argparse.Namespace) -> Path:
     config = _config(args)
-    _check_outputs(args)
-    style = load_image(args.style, "style image")
+    _check_outputs(args, [args.style])
+    style = load_image(args.style, "style image", long_side=config.size)
     image, run = _run_with_reporter(args, lambda cb: synthesize_texture(style, layers=args.layers, config=config, callback=cb))
     return save_image(image, args.output, run_metadata("texture", config, **run, style=args.style, layers=args.layers))
 
@@ -261,9 +304,11 @@ def cmd_texture(args: argparse.Namespace) -> Path:
 def cmd_grid(args: argparse.Namespace) -> Path:
     config = _config(args)
     check_output_path(args.output)
-    contents = [(source_label(p), load_image(p, "content image")) for p in args.content]
-    styles = [(source_label(p), load_image(p, "style image")) for p in args.style]
-    reporter = Reporter(Path(args.output), quiet=args.quiet)
+    check_not_input(args.output, [*args.content, *args.style])
+    content_px, style_px = _long_sides(config)
+    contents = [(source_label(p), load_image(p, "content image", long_side=content_px)) for p in args.content]
+    styles = [(source_label(p), load_image(p, "style image", long_side=style_px)) for p in args.style]
+    reporter = Reporter(Path(args.output), quiet=args.quiet, written=args.written)
 
     def on_cell(index: int, count: int) -> None:
         reporter.close()
@@ -341,17 +386,29 @@ def main(argv: Sequence[str] | None = None) -> int:
         args = parser.parse_args(argv)
     except SystemExit as exc:  # argparse already printed usage and the error
         return int(exc.code or 0)
+    args.written = []  # every file a command writes, so that an interruption can say which
     try:
         path = COMMANDS[args.command](args)
     except BrushworkError as exc:
-        print(f"{PROG}: error: {exc}", file=sys.stderr)
+        print(f"{PROG}: error: {exc}{_written_before(args.written, 'the error')}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print(f"{PROG}: interrupted; nothing written", file=sys.stderr)
+        if args.written:
+            print(f"{PROG}: interrupted{_written_before(args.written, 'stopping')}", file=sys.stderr)
+        else:
+            print(f"{PROG}: interrupted; nothing written", file=sys.stderr)
         return 130
     if path is not None:
         print(f"wrote {path}")
     return 0
+
+
+def _written_before(written: Sequence[Path], when: str, show: int = 4) -> str:
+    """"; wrote 2 files before stopping: a.png, b.png", or nothing when nothing was written."""
+    if not written:
+        return ""
+    names = ", ".join(str(p) for p in written[:show]) + (f" and {len(written) - show} more" if len(written) > show else "")
+    return f"; wrote {len(written)} file{'s' if len(written) > 1 else ''} before {when}: {names}"
 
 
 if __name__ == "__main__":

@@ -21,8 +21,9 @@ from . import __version__
 from .color import COLOR_MODES
 from .devices import PRECISIONS
 from .errors import InputError
-from .image_io import (IMAGE_SUFFIXES, check_output_path, fit_long_side, load_image, load_mask, resize, save_image,
-                       source_label)
+from .image_io import (check_output_path, check_writable_folder, fit_long_side, image_size, load_image, load_mask,
+                       resize, save_image, source_label)
+from .paths import check_new, check_not_input, expand_inputs, folder_outputs, names_folder
 from .models import export_onnx, load_model, model_metadata, save_model, shipped_models
 from .realtime import adain_stylize, fast_stylize
 from .training import AdaINTrainConfig, FastTrainConfig, TrainingProgress, train_adain, train_fast
@@ -46,8 +47,12 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
 
     p = sub.add_parser("fast", help="stylize images in one pass with a trained feed-forward model")
     p.add_argument("model", nargs="?", help="a shipped model's name (see --list) or a .safetensors file")
-    p.add_argument("inputs", nargs="*", metavar="INPUT", help="images, or folders of images")
-    p.add_argument("-o", "--output", help="output image; a folder when there are several inputs or a folder")
+    p.add_argument("inputs", nargs="*", metavar="INPUT", help="images, folders of images (searched recursively) or glob patterns")
+    p.add_argument("-o", "--output", help="output image (replaced if it exists, since you named it); a folder when there "
+                   "are several inputs, a folder among them, or OUTPUT ends in '/': the outputs then keep each input's "
+                   "path below its folder, as PNG")
+    p.add_argument("--overwrite", action="store_true", help="replace existing files in the output folder (without it "
+                   "the run stops before writing anything)")
     p.add_argument("--list", action="store_true", help="print the shipped models, one per line, name first")
     p.add_argument("--size", type=int, metavar="PX", help="resize so the long side is PX (default: keep each input's size)")
     p.add_argument("--batch", type=int, default=4, help="images per forward pass, among images of one size (default: %(default)s)")
@@ -56,7 +61,7 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("adain", help="stylize with any style image, no training (AdaIN)")
     p.add_argument("content", help="content image")
     p.add_argument("styles", nargs="+", metavar="STYLE", help="style image(s)")
-    p.add_argument("-o", "--output", required=True, help="output image")
+    p.add_argument("-o", "--output", required=True, help="output image (replaced if it exists, since you named it)")
     p.add_argument("--model", default="adain", help="AdaIN model: shipped name or file (default: %(default)s)")
     p.add_argument("--alpha", type=float, default=1.0, help="0 keeps the content, 1 is full style (default: %(default)s)")
     p.add_argument("--weights", type=float, nargs="+", metavar="W", help="interpolation weight per style (default: equal)")
@@ -100,12 +105,12 @@ def _training_config(args: argparse.Namespace, config_class: type):
     return config_class(**{k: tuple(v) if isinstance(v, list) else v for k, v in values.items()})
 
 
-def _check_model_output(path: str) -> Path:
+def _check_model_output(path: str, inputs: Sequence[str]) -> Path:
     out = Path(path)
     if out.suffix != ".safetensors":
         raise InputError(f"model output {path!r} must end in .safetensors")
-    if not (out.parent if str(out.parent) else Path(".")).is_dir():
-        raise InputError(f"output folder {str(out.parent)!r} does not exist")
+    check_writable_folder(out)
+    check_not_input(out, inputs)
     return out
 
 
@@ -140,7 +145,7 @@ class TrainingBar:
 
 
 def _train(args: argparse.Namespace, config, run, **inputs: str) -> Path:
-    out = _check_model_output(args.output)
+    out = _check_model_output(args.output, list(inputs.values()))
     bar = TrainingBar(args.quiet)
     start = time.perf_counter()
     try:
@@ -168,23 +173,6 @@ def cmd_train_adain(args: argparse.Namespace) -> Path:
                                                              callback=bar), images=args.images, styles=args.styles)
 
 
-def _expand_inputs(inputs: Sequence[str]) -> tuple[list[Path | str], bool]:
-    """Files (folders expanded to their images) and whether the output must be a folder."""
-    files: list[Path | str] = []
-    folder = len(inputs) > 1
-    for item in inputs:
-        path = Path(item)
-        if path.is_dir():
-            folder = True
-            found = sorted(p for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
-            if not found:
-                raise InputError(f"input folder {item!r} has no images")
-            files += found
-        else:
-            files.append(item)
-    return files, folder
-
-
 def cmd_fast(args: argparse.Namespace) -> Path | None:
     if args.list:
         for name, path in shipped_models().items():
@@ -200,31 +188,42 @@ def cmd_fast(args: argparse.Namespace) -> Path | None:
     if args.batch < 1 or (args.size is not None and not 16 <= args.size <= 8192):
         raise InputError("--batch must be >= 1 and --size between 16 and 8192")
     model = load_model(args.model, expect="fast")
-    files, to_folder = _expand_inputs(args.inputs)
+    inputs = expand_inputs(args.inputs)
+    sources = [item.path for item in inputs]
+    to_folder = len(inputs) > 1 or names_folder(args.output) or any(Path(i).is_dir() for i in args.inputs)
     out = Path(args.output)
     if to_folder:
         if out.exists() and not out.is_dir():
-            raise InputError(f"output {args.output!r} must be a folder for several inputs")
-        out.mkdir(parents=True, exist_ok=True)
-        targets = [out / f"{source_label(str(f))}.png" for f in files]
+            raise InputError(f"output {args.output!r} is a file, but several inputs need a folder")
+        targets = folder_outputs(inputs, out)
+        for target in targets:
+            check_not_input(target, sources, "output")
+        check_new(targets, overwrite=args.overwrite)
     else:
-        targets = [check_output_path(out)]
-    images = [load_image(f, "input image") for f in files]
+        targets = [check_output_path(args.output)]
+        check_not_input(args.output, sources)
+    # Every input's size from its header first: a file that is no image stops the run before
+    # anything is written, and images are then decoded one batch at a time, never all at once.
+    shapes = [image_size(path, "input image") for path in sources]
     if args.size:
-        images = [resize(im, fit_long_side(*im.shape[-2:], args.size)) for im in images]
+        shapes = [fit_long_side(*shape, args.size) for shape in shapes]
     groups: dict[tuple[int, int], list[int]] = {}
-    for i, im in enumerate(images):
-        groups.setdefault(tuple(im.shape[-2:]), []).append(i)
-    for indices in groups.values():
+    for i, shape in enumerate(shapes):
+        groups.setdefault(shape, []).append(i)
+    if to_folder:
+        out.mkdir(parents=True, exist_ok=True)
+    for shape, indices in groups.items():
         for at in range(0, len(indices), args.batch):
             chunk = indices[at:at + args.batch]
-            batch = torch.cat([images[i] for i in chunk])
+            batch = torch.cat([resize(load_image(sources[i], "input image", long_side=max(shape)), shape) for i in chunk])
             result = fast_stylize(model.network, batch, preserve_color=args.preserve_color, device=args.device,
                                   precision=args.precision)
             for i, image in zip(chunk, result):
+                targets[i].parent.mkdir(parents=True, exist_ok=True)
                 save_image(image[None], targets[i], {"brushwork": __version__, "command": "fast",
                                                     "model": model.metadata.get("name", str(model.path)),
-                                                    "input": str(files[i]), "preserve_color": args.preserve_color})
+                                                    "input": str(sources[i]), "preserve_color": args.preserve_color})
+                args.written.append(targets[i])
     return out if to_folder else targets[0]
 
 
@@ -232,11 +231,12 @@ def cmd_adain(args: argparse.Namespace) -> Path:
     if not 16 <= args.size <= 8192 or not 16 <= args.style_size <= 8192:
         raise InputError("--size and --style-size must be between 16 and 8192")
     check_output_path(args.output)
+    check_not_input(args.output, [args.content, *args.styles, *(args.masks or [])])
     model = load_model(args.model, expect="adain")
-    content = load_image(args.content, "content image")
+    content = load_image(args.content, "content image", long_side=args.size)
     content = resize(content, fit_long_side(*content.shape[-2:], args.size))
-    styles = [load_image(s, "style image") for s in args.styles]
-    masks = load_style_masks(args.masks, len(args.styles))
+    styles = [load_image(s, "style image", long_side=args.style_size) for s in args.styles]
+    masks = load_style_masks(args.masks, len(args.styles), long_side=args.size)
     image = adain_stylize(model.network, content, styles, alpha=args.alpha, weights=args.weights, masks=masks,
                           preserve_color=args.preserve_color, style_size=args.style_size, device=args.device,
                           precision=args.precision)
@@ -246,17 +246,19 @@ def cmd_adain(args: argparse.Namespace) -> Path:
                                            "model": model.metadata.get("name", str(model.path))})
 
 
-def load_style_masks(masks: Sequence[str] | None, count: int) -> list | None:
+def load_style_masks(masks: Sequence[str] | None, count: int, *, long_side: int | None = None) -> list | None:
     """One mask per style from ``--mask``/``--masks`` (``none``: that style everywhere); shared with ``transfer``."""
     if not masks:
         return None
     if len(masks) != count:
         raise InputError(f"{len(masks)} masks given for {count} styles; give one per style ('none' for everywhere)")
-    return [None if m.lower() == "none" else load_mask(m, "mask") for m in masks]
+    return [None if m.lower() == "none" else load_mask(m, "mask", long_side=long_side) for m in masks]
 
 
 def cmd_export(args: argparse.Namespace) -> Path:
-    return export_onnx(load_model(args.model), args.output)
+    model = load_model(args.model)
+    check_not_input(args.output, [model.path])
+    return export_onnx(model, args.output)
 
 
 COMMANDS = {"train-fast": cmd_train_fast, "train-adain": cmd_train_adain, "fast": cmd_fast, "adain": cmd_adain,

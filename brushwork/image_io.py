@@ -12,13 +12,13 @@ import io
 import json
 import os
 import tempfile
-import warnings
+import threading
 from pathlib import Path
-from typing import Iterator, Sequence
+from typing import Any, Iterator, Sequence
 
 import numpy as np
 import torch
-from PIL import Image, ImageDraw, ImageFont, PngImagePlugin, UnidentifiedImageError
+from PIL import Image, ImageDraw, ImageFont, ImageOps, PngImagePlugin, UnidentifiedImageError
 from torch import Tensor
 import torch.nn.functional as F
 
@@ -33,11 +33,13 @@ IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".
 """File name endings that folder-wide commands (training, batches) treat as images."""
 
 
-def open_image(source: str | Path, role: str = "image") -> Image.Image:
-    """Open and fully decode an image file (or ``sample:NAME``) as an RGB PIL image.
+def open_image(source: str | Path, role: str = "image", *, long_side: int | None = None) -> Image.Image:
+    """Open and fully decode an image file (or ``sample:NAME``) as an RGB PIL image, upright.
 
     ``role`` ("content image", "style image", "mask", ...) starts every error message, so the
-    user knows which argument to fix.
+    user knows which argument to fix. ``long_side`` says how large the caller will use it:
+    a larger image is then decoded at a reduced size (never below ``long_side``), so that an
+    80 MP photo stylized at 512 px costs a few MB, not gigabytes.
     """
     text = str(source)
     if text.startswith(SAMPLE_PREFIX):
@@ -51,7 +53,7 @@ def open_image(source: str | Path, role: str = "image") -> Image.Image:
         raise InputError(f"{role} {text!r} is a directory, not an image file")
     if not os.access(path, os.R_OK):
         raise InputError(f"{role} {text!r} is not readable (permission denied)")
-    return _decode(path, f"{role} {text!r}", max_pixels=MAX_PIXELS)
+    return _decode(path, f"{role} {text!r}", max_pixels=MAX_PIXELS, long_side=long_side)
 
 
 def decode_image(data: bytes, role: str = "image", *, max_pixels: int = MAX_PIXELS) -> Image.Image:
@@ -63,33 +65,76 @@ def decode_image(data: bytes, role: str = "image", *, max_pixels: int = MAX_PIXE
     return _decode(io.BytesIO(data), role, max_pixels=max_pixels)
 
 
-def _decode(source: Path | io.BytesIO, label: str, *, max_pixels: int) -> Image.Image:
+_PILLOW_LIMIT = threading.Lock()
+
+
+def _open_unguarded(source: Path | io.BytesIO) -> Image.Image:
+    """``Image.open`` without Pillow's own decompression-bomb guard (about 89 MP, a warning,
+    then an error at twice that): Brushwork checks the size itself, against its own limit, and
+    names the sizes in its message. Opening reads only the header."""
+    with _PILLOW_LIMIT:
+        saved, Image.MAX_IMAGE_PIXELS = Image.MAX_IMAGE_PIXELS, None
+        try:
+            return Image.open(source)
+        finally:
+            Image.MAX_IMAGE_PIXELS = saved
+
+
+def _decode(source: Path | io.BytesIO, label: str, *, max_pixels: int, long_side: int | None = None) -> Image.Image:
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            with Image.open(source) as img:
-                if img.width * img.height > max_pixels:
-                    raise ImageTooLarge(f"{label} is {img.width}x{img.height} pixels; the limit is {max_pixels:,}")
-                img.load()
-                return _to_rgb(img)
+        with _open_unguarded(source) as img:
+            if img.width * img.height > max_pixels:
+                raise ImageTooLarge(f"{label} is {img.width}x{img.height} pixels ({img.width * img.height / 1e6:.1f} MP); "
+                                    f"the limit is {max_pixels / 1e6:g} MP")
+            if long_side is not None and img.format == "JPEG":  # decode at 1/2, 1/4 or 1/8 in the DCT
+                img.draft("RGB", _at_least(img.size, long_side))
+            img.load()
+            return _shrink(_to_rgb(_upright(img)), long_side)
     except InputError:
         raise
     except PermissionError:
         raise InputError(f"{label} is not readable (permission denied)") from None
     except UnidentifiedImageError:
         raise InputError(f"{label} is not an image file Brushwork can read") from None
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
-        raise ImageTooLarge(f"{label} is too large to decode safely") from None
-    except (OSError, SyntaxError, ValueError) as exc:
+    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
         raise InputError(f"{label} is corrupt or truncated ({exc})") from None
 
 
+def _at_least(size: tuple[int, int], long_side: int) -> tuple[int, int]:
+    """(width, height) with the long side ``long_side`` and ``size``'s aspect ratio."""
+    height, width = fit_long_side(size[1], size[0], long_side)
+    return width, height
+
+
+def _shrink(img: Image.Image, long_side: int | None) -> Image.Image:
+    """Box-average by the largest whole factor that keeps the long side >= ``long_side``;
+    the caller's antialiased resize does the rest. Keeps float tensors of huge inputs small."""
+    if long_side is None:
+        return img
+    factor = max(img.size) // long_side
+    return img.reduce(factor) if factor >= 2 else img
+
+
+def _upright(img: Image.Image) -> Image.Image:
+    """Apply the EXIF orientation, as viewers do: a phone's portrait photo stays a portrait."""
+    try:
+        orientation = img.getexif().get(0x0112, 1)
+    except Exception:  # an unreadable EXIF block must not make a good image unreadable
+        return img
+    return ImageOps.exif_transpose(img) if orientation not in (None, 1) else img
+
+
 def _to_rgb(img: Image.Image) -> Image.Image:
-    """Flatten any mode (palette, gray, 16-bit, alpha) to RGB; alpha is composited on white."""
-    if img.mode in ("I;16", "I;16B", "I;16L", "I"):
+    """Flatten any mode (palette, gray, 16-bit, alpha) to RGB; alpha is composited on white.
+
+    16-bit images are scaled by their bit depth, never by their values: a dark 16-bit
+    photo whose values all happen to be below 256 stays dark.
+    """
+    if img.mode in ("I;16", "I;16B", "I;16L", "I;16N", "I"):
         arr = np.asarray(img, dtype=np.float64)
-        scale = 65535.0 if arr.max() > 255 else 255.0
-        img = Image.fromarray((arr / scale * 255).clip(0, 255).astype(np.uint8), "L")
+        # Pillow opens 16-bit PNG/TIFF as I;16; mode I (32-bit) also holds 16-bit samples
+        # promoted by older Pillow versions and some plug-ins.
+        img = Image.fromarray((arr / 65535.0 * 255).round().clip(0, 255).astype(np.uint8), "L")
     if img.mode in ("RGBA", "LA", "PA") or (img.mode == "P" and "transparency" in img.info):
         rgba = img.convert("RGBA")
         background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
@@ -111,14 +156,48 @@ def tensor_to_pil(image: Tensor) -> Image.Image:
     return Image.fromarray(arr, "RGB")
 
 
-def load_image(source: str | Path, role: str = "image") -> Tensor:
-    """Read an image file (or ``sample:NAME``) as a (1, 3, H, W) tensor in [0, 1]."""
-    return pil_to_tensor(open_image(source, role))
+def as_image(image: Any, role: str) -> Tensor:
+    """A caller's image as (1, 3, H, W) float32 in [0, 1]: a (3, H, W) tensor gains its batch
+    axis, uint8 is scaled from 0-255, float16/bfloat16/float64 become float32; anything else
+    is refused with a message that names ``role``. The caller's tensor is never modified."""
+    if not isinstance(image, Tensor):
+        raise InputError(f"{role} must be a torch.Tensor, got {type(image).__name__}")
+    if image.ndim == 3:
+        image = image[None]
+    if image.ndim != 4 or image.shape[0] != 1 or image.shape[1] != 3:
+        raise InputError(f"{role} must be a (1, 3, H, W) RGB tensor, got shape {tuple(image.shape)}")
+    if min(image.shape[-2:]) < 1:
+        raise InputError(f"{role} is empty")
+    if image.dtype == torch.uint8:
+        return image.float() / 255.0
+    if not image.is_floating_point():
+        raise InputError(f"{role} must be a float tensor in [0, 1] or uint8 in [0, 255], got {image.dtype}")
+    return image.float()
 
 
-def load_mask(source: str | Path, role: str = "mask") -> Tensor:
+def as_image_list(images: Any, role: str) -> list[Tensor]:
+    """A sequence of images; a single (1, 3, H, W) or (3, H, W) tensor counts as one image."""
+    if isinstance(images, Tensor):
+        if images.ndim == 4 and images.shape[0] != 1:
+            raise InputError(f"{role}s must be a list of (1, 3, H, W) images, got one tensor of shape {tuple(images.shape)}")
+        images = [images]
+    if not isinstance(images, Sequence) or isinstance(images, (str, bytes)):
+        raise InputError(f"{role}s must be a list of image tensors, got {type(images).__name__}")
+    return [as_image(image, f"{role} {i + 1}" if len(images) > 1 else role) for i, image in enumerate(images)]
+
+
+def load_image(source: str | Path, role: str = "image", *, long_side: int | None = None) -> Tensor:
+    """Read an image file (or ``sample:NAME``) as a (1, 3, H, W) tensor in [0, 1], upright.
+
+    With ``long_side``, an image larger than that is decoded at a reduced size whose long
+    side is still at least ``long_side`` (see :func:`open_image`).
+    """
+    return pil_to_tensor(open_image(source, role, long_side=long_side))
+
+
+def load_mask(source: str | Path, role: str = "mask", *, long_side: int | None = None) -> Tensor:
     """Read a grayscale mask as (1, 1, H, W) in [0, 1]: white applies the style, black does not."""
-    rgb = load_image(source, role)
+    rgb = load_image(source, role, long_side=long_side)
     mask = rgb.mean(dim=1, keepdim=True)
     if float(mask.max()) <= 0.0:
         raise InputError(f"{role} {str(source)!r} is entirely black, so its style would apply nowhere")
@@ -146,13 +225,44 @@ def resize(image: Tensor, size: tuple[int, int]) -> Tensor:
     return F.interpolate(image, size=size, mode="bilinear", align_corners=False, antialias=shrinking)
 
 
+def image_size(source: str | Path, role: str = "image") -> tuple[int, int]:
+    """(height, width) of an image as a viewer shows it (EXIF orientation applied), from its
+    header alone: a quick check of many files before any of them is decoded."""
+    text = str(source)
+    if text.startswith(SAMPLE_PREFIX):
+        img = open_image(text, role)
+        return img.height, img.width
+    path = Path(text)
+    if not path.is_file():
+        return tuple(open_image(path, role).size[::-1])  # type: ignore[return-value]  # its error message
+    try:
+        with _open_unguarded(path) as img:
+            width, height = img.size
+            if img.getexif().get(0x0112, 1) in (5, 6, 7, 8):  # turned by a quarter
+                width, height = height, width
+    except UnidentifiedImageError:
+        raise InputError(f"{role} {text!r} is not an image file Brushwork can read") from None
+    except (OSError, SyntaxError, ValueError) as exc:
+        raise InputError(f"{role} {text!r} is corrupt or truncated ({exc})") from None
+    return height, width
+
+
 def check_output_path(path: str | Path) -> Path:
     """Fail early (before any optimisation) if ``path`` cannot receive an image."""
+    text = str(path)
+    if text.endswith(("/", os.sep)):
+        raise InputError(f"output {text!r} ends in a path separator, so it names a folder; give an image file name")
     path = Path(path)
     if path.suffix.lower() not in OUTPUT_FORMATS:
         raise InputError(
             f"output {str(path)!r} has an unsupported extension; use one of {', '.join(OUTPUT_FORMATS)}"
         )
+    return check_writable_folder(path)
+
+
+def check_writable_folder(path: str | Path) -> Path:
+    """Fail early if ``path``'s folder is missing or read-only, or ``path`` is a folder."""
+    path = Path(path)
     parent = path.parent if str(path.parent) else Path(".")
     if not parent.is_dir():
         raise InputError(f"output folder {str(parent)!r} does not exist")

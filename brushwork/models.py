@@ -9,6 +9,7 @@ Brushwork live in ``brushwork/pretrained`` and are found by name (``starry_night
 from __future__ import annotations
 
 import json
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -17,7 +18,7 @@ import torch
 from torch import nn
 
 from .errors import InputError
-from .image_io import atomic_write
+from .image_io import atomic_write, check_writable_folder
 from .networks import AdaINNet, Decoder, TransformerNet
 
 PRETRAINED = Path(__file__).parent / "pretrained"
@@ -140,8 +141,7 @@ def export_onnx(model: LoadedModel, path: str | Path, *, opset: int = 17) -> Pat
     path = Path(path)
     if path.suffix.lower() != ".onnx":
         raise InputError(f"ONNX output {str(path)!r} must end in .onnx")
-    if not path.parent.is_dir():
-        raise InputError(f"output folder {str(path.parent)!r} does not exist")
+    check_writable_folder(path)
     if model.kind == "fast":
         module, args = model.network, (torch.rand(1, 3, 64, 64),)
         names, axes = ["image"], {"image": {0: "batch", 2: "height", 3: "width"}, "stylized": {0: "batch", 2: "height", 3: "width"}}
@@ -152,9 +152,13 @@ def export_onnx(model: LoadedModel, path: str | Path, *, opset: int = 17) -> Pat
                 "stylized": {2: "height", 3: "width"}}
     tmp = path.with_name(f".{path.name}.tmp")
     try:
-        torch.onnx.export(module, args, str(tmp), input_names=names, output_names=["stylized"],
-                          dynamic_axes=axes, opset_version=opset, dynamo=False)
+        with warnings.catch_warnings():  # the exporter's notes on constant folding are not the user's business
+            warnings.simplefilter("ignore")
+            torch.onnx.export(module, args, str(tmp), input_names=names, output_names=["stylized"],
+                              dynamic_axes=axes, opset_version=opset, dynamo=False)
         tmp.replace(path)
+    except OSError as exc:  # a full disk, a folder made read-only meanwhile
+        raise InputError(f"cannot write ONNX file {str(path)!r} ({exc.strerror or exc})") from None
     finally:
         tmp.unlink(missing_ok=True)
     return path

@@ -15,7 +15,7 @@ from torch import Tensor
 from . import color
 from .devices import autocast, resolve_device, resolve_precision
 from .errors import InputError
-from .image_io import fit_long_side, resize
+from .image_io import as_image, as_image_list, fit_long_side, resize
 from .networks import AdaINNet, TransformerNet
 
 
@@ -34,6 +34,10 @@ def fast_stylize(
     net: TransformerNet, images: Tensor, *, preserve_color: str = "none", device: str = "auto", precision: str = "auto",
 ) -> Tensor:
     """(B, 3, H, W) in [0, 1] -> the same shape, in the network's style."""
+    if isinstance(images, Tensor) and images.ndim == 4 and images.shape[0] > 1:
+        images = torch.cat([as_image(image, f"image {i + 1}") for i, image in enumerate(images)])
+    else:
+        images = as_image(images, "image")
     dev = resolve_device(device)
     net = net.to(dev).eval()
     x = images.to(dev)
@@ -59,6 +63,8 @@ def adain_stylize(
     """Content (1, 3, H, W) in the manner of ``styles``; see :meth:`AdaINNet.forward`."""
     if not 0.0 <= alpha <= 1.0:
         raise InputError(f"alpha must be between 0 and 1, got {alpha}")
+    content = as_image(content, "content image")
+    styles = as_image_list(styles, "style image")
     if not styles:
         raise InputError("at least one style image is needed")
     if weights is not None:

@@ -8,6 +8,7 @@ whose field defaults are the only defaults: the CLI and the web studio read them
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any, Callable, Literal, Mapping, Sequence
 
@@ -19,17 +20,21 @@ from . import color
 from .errors import InputError
 from .devices import PRECISIONS, Precision, check_fits, resolve_device, resolve_precision
 from .features import VGG19_LAYERS, Pooling, VGGFeatures, check_layers, layer_stride
-from .image_io import fit_long_side, labelled_grid, resize, tensor_to_pil
+from .image_io import as_image, as_image_list, fit_long_side, labelled_grid, resize, tensor_to_pil
 from .losses import ContentTarget, StyleTarget, energy_ratio
 from .optimize import LossWeights, Objective, OptimizerName, ProgressCallback, run_pyramid
 from .schedules import MultiScaleSchedule, WeightSchedule
 
 InitName = Literal["content", "noise", "image", "adain"]
 MAX_WEIGHT = 1e9
+MAX_SEED = 2**32 - 1
+DEVICE_PATTERN = re.compile(r"auto|cpu|mps|cuda(:[0-9]{1,2})?")
+"""Every device name Brushwork accepts; nothing else gets as far as ``torch.device``."""
 
 
 def option(default, help: str, **extra):
-    """A dataclass field with the help text (and choices) front ends show for it."""
+    """A dataclass field with the help text, and the choices or the range (``min``, ``max``),
+    that front ends show for it and that :class:`TransferConfig` enforces."""
     return field(default=default, metadata={"help": help, **extra})
 
 
@@ -37,23 +42,25 @@ def option(default, help: str, **extra):
 class TransferConfig:
     """Every tunable of an optimisation run, with its default. Invalid values raise InputError."""
 
-    size: int = option(512, "long side of the output in pixels")
-    steps: int = option(30, "optimiser steps (loss evaluations) at the final scale")
-    scales: int = option(3, "number of coarse-to-fine scales")
-    scale_factor: float = option(2.0, "size ratio between successive scales")
-    step_growth: float = option(2.0, "each coarser scale runs this many times the steps of the next finer one")
-    content_weight: float = option(1.0, "alpha: weight of the content loss")
-    style_weight: float = option(50.0, "beta: weight of the style loss")
-    tv_weight: float = option(1.0, "gamma: weight of the total-variation loss")
+    size: int = option(512, "long side of the output in pixels", min=1, max=16384)
+    steps: int = option(30, "optimiser steps (loss evaluations) at the final scale", min=1, max=100_000)
+    scales: int = option(3, "number of coarse-to-fine scales", min=1, max=8)
+    scale_factor: float = option(2.0, "size ratio between successive scales", min=1.05, max=8.0)
+    step_growth: float = option(2.0, "each coarser scale runs this many times the steps of the next finer one",
+                                min=0.1, max=10.0)
+    content_weight: float = option(1.0, "alpha: weight of the content loss", min=0.0, max=MAX_WEIGHT)
+    style_weight: float = option(50.0, "beta: weight of the style loss", min=0.0, max=MAX_WEIGHT)
+    tv_weight: float = option(1.0, "gamma: weight of the total-variation loss", min=0.0, max=MAX_WEIGHT)
     content_layers: tuple[str, ...] = option(("relu4_2",), "VGG-19 layers for the content loss")
     style_layers: tuple[str, ...] = option(
         ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1"), "VGG-19 layers for the style loss"
     )
-    style_layer_weights: tuple[float, ...] | None = option(None, "relative weight of each style layer (default: equal)")
-    style_scale: float = option(1.0, "style image size relative to the output's long side")
+    style_layer_weights: tuple[float, ...] | None = option(None, "relative weight of each style layer (default: equal)",
+                                                           min=0.0, max=MAX_WEIGHT)
+    style_scale: float = option(1.0, "style image size relative to the output's long side", min=0.05, max=8.0)
     optimizer: OptimizerName = option("lbfgs", "optimiser", choices=("lbfgs", "adam"))
-    learning_rate: float = option(0.02, "Adam step size (pixel values are in [0, 1])")
-    lbfgs_history: int = option(50, "L-BFGS history size")
+    learning_rate: float = option(0.02, "Adam step size (pixel values are in [0, 1])", min=1e-6, max=10.0)
+    lbfgs_history: int = option(50, "L-BFGS history size (each entry keeps two copies of the image)", min=1, max=500)
     init: InitName = option("content", "starting image: content, noise, adain (the shipped AdaIN network's result) or an image file",
                             choices=("content", "noise", "image", "adain"))
     pooling: Pooling = option("max", "VGG-19 pooling", choices=("max", "avg"))
@@ -66,43 +73,32 @@ class TransferConfig:
     tv_schedule: WeightSchedule = option(WeightSchedule(), "TV weight multiplier over the run, e.g. geometric:10:1")
     precision: Precision = option("auto", "arithmetic of VGG-19: auto (bfloat16 where the hardware has it), float32, bfloat16",
                                 choices=PRECISIONS)
-    seed: int = option(0, "random seed: the same seed gives the same image on the same machine")
-    device: str = option("auto", "auto (CUDA, then MPS, then CPU), cpu, cuda, cuda:N or mps")
+    seed: int = option(0, "random seed: the same seed gives the same image on the same machine", min=0, max=MAX_SEED)
+    device: str = option("auto", "auto (CUDA, then MPS, then CPU), cpu, cuda, cuda:N or mps",
+                         pattern=DEVICE_PATTERN.pattern)
 
     def __post_init__(self) -> None:
-        positive_ints = {"size": self.size, "steps": self.steps, "scales": self.scales, "lbfgs_history": self.lbfgs_history}
-        for name, value in positive_ints.items():
-            if not isinstance(value, int) or value <= 0:
-                raise InputError(f"{name} must be a positive whole number, got {value}")
-        if self.size > 16384:
-            raise InputError(f"size {self.size} px is beyond what Brushwork supports (16384)")
-        if self.scales > 1 and not 1.0 < self.scale_factor <= 8.0:
-            raise InputError(f"scale_factor must be in (1, 8], got {self.scale_factor}")
-        if not 0.1 <= self.step_growth <= 10.0:
-            raise InputError(f"step_growth must be between 0.1 and 10, got {self.step_growth}")
-        for name in ("content_weight", "style_weight", "tv_weight"):
-            check_weight(name, getattr(self, name))
-        if not 0.0 < self.learning_rate <= 10.0:
-            raise InputError(f"learning_rate must be in (0, 10], got {self.learning_rate}")
-        if not math.isfinite(self.style_scale) or not 0.05 <= self.style_scale <= 8.0:
-            raise InputError(f"style_scale must be between 0.05 and 8, got {self.style_scale}")
-        check_layers(self.content_layers)
-        check_layers(self.style_layers)
+        for f in fields(self):
+            value, meta = getattr(self, f.name), f.metadata
+            if "choices" in meta and value not in meta["choices"]:
+                raise InputError(f"{f.name} must be one of {', '.join(meta['choices'])}; got {value!r}")
+            if "min" in meta:
+                for item in value if isinstance(value, tuple) else () if value is None else (value,):
+                    check_range(f.name, item, meta["min"], meta["max"], whole=isinstance(f.default, int))
+        if not isinstance(self.device, str) or not DEVICE_PATTERN.fullmatch(self.device):
+            raise InputError(f"unknown device {self.device!r}; use auto, cpu, cuda, cuda:N or mps")
+        for name in ("content_layers", "style_layers"):
+            layers = getattr(self, name)
+            if not isinstance(layers, tuple) or not layers or not all(isinstance(n, str) for n in layers):
+                raise InputError(f"{name} must name at least one VGG-19 layer, got {layers!r}")
+            check_layers(layers)
         if self.style_layer_weights is not None:
             if len(self.style_layer_weights) != len(self.style_layers):
                 raise InputError(
                     f"{len(self.style_layer_weights)} style layer weights given for {len(self.style_layers)} style layers"
                 )
-            for w in self.style_layer_weights:
-                check_weight("style layer weight", w)
             if sum(self.style_layer_weights) <= 0:
                 raise InputError("style layer weights must not all be zero")
-        for name, allowed in (("optimizer", ("lbfgs", "adam")), ("init", ("content", "noise", "image", "adain")),
-                              ("pooling", ("max", "avg")), ("preserve_color", color.COLOR_MODES),
-                              ("balance", ("energy", "fixed")),
-                              ("precision", PRECISIONS)):
-            if getattr(self, name) not in allowed:
-                raise InputError(f"{name} must be one of {', '.join(allowed)}; got {getattr(self, name)!r}")
 
     @classmethod
     def help(cls) -> dict[str, dict]:
@@ -112,8 +108,23 @@ class TransferConfig:
 
 def check_weight(name: str, value: float) -> None:
     """Weights must be finite, non-negative and not absurdly large."""
-    if not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0 or value > MAX_WEIGHT:
-        raise InputError(f"{name} must be a number between 0 and {MAX_WEIGHT:g}, got {value}")
+    check_range(name, value, 0.0, MAX_WEIGHT)
+
+
+def check_range(name: str, value: Any, low: float, high: float, *, whole: bool = False) -> None:
+    """``value`` is a number (a whole one if ``whole``; never a bool) in [low, high]."""
+    if whole:
+        if not isinstance(value, int) or isinstance(value, bool):
+            raise InputError(f"{name} must be a whole number, got {value!r}")
+        if value < low:
+            raise InputError(f"{name} must be a positive whole number, got {value}" if low == 1
+                             else f"{name} must be at least {low}, got {value}")
+        if value > high:
+            raise InputError(f"{name} {value} is beyond what Brushwork supports ({high})")
+        return
+    if (not isinstance(value, (int, float)) or isinstance(value, bool) or not math.isfinite(value)
+            or not low <= value <= high):
+        raise InputError(f"{name} must be a number between {low:g} and {high:g}, got {value!r}")
 
 
 RECONSTRUCT_CONFIG = TransferConfig(scales=1, steps=300, tv_weight=0.0)
@@ -203,17 +214,57 @@ class _Job:
     finish_with: Tensor | None = None  # content whose chroma luminance mode restores
 
 
+def check_output_size(size: tuple[int, int], layers: Sequence[str], config: TransferConfig,
+                      device: torch.device) -> None:
+    """Refuse an output the deepest layer cannot see, or whose run cannot fit in memory."""
+    deepest = max(layers, key=VGG19_LAYERS.index)
+    min_side = layer_stride(deepest)
+    if min(size) < min_side:
+        h, w = size
+        raise InputError(f"output {w}x{h} is too small for layer {deepest}: it needs at least {min_side} px on each side")
+    # L-BFGS keeps two image-sized vectors per history entry (s and y), in float32.
+    history = 2 * config.lbfgs_history * 3 * size[0] * size[1] * 4 if config.optimizer == "lbfgs" else 0
+    check_fits(size, layers, device, extra_bytes=history)
+
+
+def check_transfer(
+    config: TransferConfig, content_size: tuple[int, int], *, styles: int, style_weights: Sequence[float] | None = None,
+    mask_sizes: Sequence[tuple[int, int] | None] | None = None,
+) -> tuple[int, int]:
+    """Everything :func:`stylize` would refuse, decided from sizes alone, before any pixel is read.
+
+    A front end that queues work (the studio) calls this at submission, so that no bad
+    request fails later inside a worker. Returns the output size (height, width).
+    """
+    if styles < 1:
+        raise InputError("at least one style image is needed")
+    if style_weights is not None:
+        if len(style_weights) != styles:
+            raise InputError(f"{len(style_weights)} style weights given for {styles} styles")
+        for weight in style_weights:
+            check_weight("style weight", weight)
+        if sum(style_weights) <= 0:
+            raise InputError("style weights must not all be zero")
+    if mask_sizes is not None:
+        if len(mask_sizes) != styles:
+            raise InputError(f"{len(mask_sizes)} masks given for {styles} styles; give one per style (none: everywhere)")
+        for index, mask_size in enumerate(mask_sizes, 1):
+            if mask_size is not None:
+                _check_mask_shape(mask_size, content_size, index)
+    output_size = fit_long_side(*content_size, config.size)
+    layers = tuple(dict.fromkeys(config.content_layers + config.style_layers))
+    check_output_size(output_size, layers, config, resolve_device(config.device))
+    return output_size
+
+
 def _run(job: _Job, config: TransferConfig, callback: ProgressCallback | None) -> Tensor:
     torch.manual_seed(config.seed)
     device = resolve_device(config.device)
     style_layers = config.style_layers if job.styles else ()
     layers = tuple(dict.fromkeys(job.content_layers + style_layers))
-    check_fits(job.output_size, layers, device)
+    check_output_size(job.output_size, layers, config, device)
     deepest = max(layers, key=VGG19_LAYERS.index)
     min_side = layer_stride(deepest)
-    if min(job.output_size) < min_side:
-        h, w = job.output_size
-        raise InputError(f"output {w}x{h} is too small for layer {deepest}: it needs at least {min_side} px on each side")
     extractor = VGGFeatures(layers, pooling=config.pooling, compute_dtype=resolve_precision(config.precision, device)).to(device)
     layer_weights = dict(zip(config.style_layers, config.style_layer_weights or [1.0] * len(config.style_layers)))
     content = job.content.to(device) if job.content is not None else None
@@ -273,13 +324,6 @@ def _finisher(chroma_source: Tensor | None, device: torch.device):
     return lambda x: color.combine_luminance(x, resize(source, tuple(x.shape[-2:])))
 
 
-def _check_image(image: Tensor, role: str) -> None:
-    if image.ndim != 4 or image.shape[0] != 1 or image.shape[1] != 3:
-        raise InputError(f"{role} must be a (1, 3, H, W) RGB tensor, got shape {tuple(image.shape)}")
-    if min(image.shape[-2:]) < 1:
-        raise InputError(f"{role} is empty")
-
-
 def stylize(
     content: Tensor,
     styles: Sequence[Tensor],
@@ -297,26 +341,20 @@ def stylize(
     then each style's weight is its strength in its region. ``init_image`` is required when
     ``config.init == "image"``. Returns (1, 3, H, W) in [0, 1] with long side ``config.size``.
     """
-    _check_image(content, "content image")
-    if not styles:
-        raise InputError("at least one style image is needed")
-    for i, style in enumerate(styles):
-        _check_image(style, f"style image {i + 1}")
-    strengths = list(style_weights) if style_weights is not None else [1.0] * len(styles)
-    if len(strengths) != len(styles):
-        raise InputError(f"{len(strengths)} style weights given for {len(styles)} style images")
-    for w in strengths:
-        check_weight("style weight", w)
-    if sum(strengths) <= 0:
-        raise InputError("style weights must not all be zero")
+    content = as_image(content, "content image")
+    styles = as_image_list(styles, "style image")
+    if isinstance(masks, Tensor):
+        masks = [masks]
     mask_list = list(masks) if masks is not None else [None] * len(styles)
-    if len(mask_list) != len(styles):
-        raise InputError(f"{len(mask_list)} masks given for {len(styles)} style images; give one per style")
     for i, mask in enumerate(mask_list):
         if mask is not None:
-            _check_mask(mask, content, i + 1)
+            mask_list[i] = _check_mask(mask, i + 1)
+    strengths = list(style_weights) if style_weights is not None else [1.0] * len(styles)
+    output_size = check_transfer(
+        config, tuple(content.shape[-2:]), styles=len(styles), style_weights=strengths,
+        mask_sizes=[None if m is None else tuple(m.shape[-2:]) for m in mask_list],
+    )
 
-    output_size = fit_long_side(*content.shape[-2:], config.size)
     finish_with = None
     style_images = list(styles)
     if config.preserve_color == "luminance":
@@ -335,18 +373,24 @@ def stylize(
     return _run(job, config, callback)
 
 
-def _check_mask(mask: Tensor, content: Tensor, index: int) -> None:
-    if mask.ndim != 4 or mask.shape[:2] != (1, 1):
-        raise InputError(f"mask {index} must be a (1, 1, H, W) tensor, got shape {tuple(mask.shape)}")
-    mask_aspect = mask.shape[-1] / mask.shape[-2]
-    content_aspect = content.shape[-1] / content.shape[-2]
-    if abs(math.log(mask_aspect / content_aspect)) > 0.05:
-        raise InputError(
-            f"mask {index} is {mask.shape[-1]}x{mask.shape[-2]} but the content image is "
-            f"{content.shape[-1]}x{content.shape[-2]}; a mask must have the content's shape"
-        )
+def _check_mask(mask: Any, index: int) -> Tensor:
+    if not isinstance(mask, Tensor) or mask.ndim != 4 or mask.shape[:2] != (1, 1) or min(mask.shape[-2:]) < 1:
+        shape = tuple(mask.shape) if isinstance(mask, Tensor) else type(mask).__name__
+        raise InputError(f"mask {index} must be a (1, 1, H, W) tensor, got {shape}")
+    mask = mask.float() / 255.0 if mask.dtype == torch.uint8 else mask.float()
     if float(mask.max()) <= 0:
         raise InputError(f"mask {index} is entirely black, so its style would apply nowhere")
+    return mask
+
+
+def _check_mask_shape(mask_size: tuple[int, int], content_size: tuple[int, int], index: int) -> None:
+    mask_aspect = mask_size[1] / mask_size[0]
+    content_aspect = content_size[1] / content_size[0]
+    if abs(math.log(mask_aspect / content_aspect)) > 0.05:
+        raise InputError(
+            f"mask {index} is {mask_size[1]}x{mask_size[0]} but the content image is "
+            f"{content_size[1]}x{content_size[0]}; a mask must have the content's shape"
+        )
 
 
 def _initial_image(
@@ -356,8 +400,7 @@ def _initial_image(
     if config.init == "image":
         if init_image is None:
             raise InputError("init 'image' needs an initial image")
-        _check_image(init_image, "initial image")
-        return resize(init_image, size)
+        return resize(as_image(init_image, "initial image"), size)
     if init_image is not None:
         raise InputError(f"an initial image was given but init is {config.init!r}")
     if config.init == "noise":
@@ -385,7 +428,7 @@ def reconstruct(
     The classic experiment of Gatys et al. (Fig. 1): shallow layers give the photo back
     almost exactly, deep layers keep the arrangement but lose the exact pixels.
     """
-    _check_image(content, "content image")
+    content = as_image(content, "content image")
     check_layers([layer])
     size = fit_long_side(*content.shape[-2:], config.size)
     init = _noise_like((1, 3, *size), config.seed, torch.device("cpu"))
@@ -405,7 +448,7 @@ def synthesize_texture(
 
     ``layers`` defaults to ``config.style_layers``; the output has the style's aspect ratio.
     """
-    _check_image(style, "style image")
+    style = as_image(style, "style image")
     if layers is not None:
         check_layers(layers)
         config = replace(config, style_layers=tuple(layers), style_layer_weights=None)

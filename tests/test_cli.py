@@ -106,6 +106,11 @@ BAD = [
     (["texture", "{missing}"], "style image '.*missing.png' does not exist"),
     (["grid", "--content", "{content}", "--style", "{text}"], "not an image file"),
     (["transfer", "{content}", "{style}", "--init", "{text}"], "initial image '.*notes.txt' is not an image"),
+    (["transfer", "{content}", "{style}", "--seed", "18446744073709551616"], "seed 18446744073709551616 is beyond"),
+    (["transfer", "{content}", "{style}", "--seed", "-1"], "seed must be at least 0"),
+    (["transfer", "{content}", "{style}", "--lbfgs-history", "1000000000"], "lbfgs_history 1000000000 is beyond"),
+    (["transfer", "{content}", "{style}", "--size", "8"], "output 8x5 is too small for layer relu5_1"),
+    (["transfer", "{content}", "{style}", "--device", "cuda:0<img>"], "unknown device"),
 ]
 
 

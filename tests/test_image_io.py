@@ -110,3 +110,101 @@ def test_captioned_row_scales_to_one_height():
 
     row = captioned_row([Image.new("RGB", (40, 20)), Image.new("RGB", (10, 10))], ["a", "b"], height=50)
     assert row.height > 50 and row.width >= 100 + 50
+
+
+# ---- inputs read as viewers show them ---------------------------------------------------
+
+def _exif_rotated_jpeg(path, orientation=6, size=(120, 40)):
+    """A landscape array of pixels that a viewer shows as a portrait (EXIF orientation 6)."""
+    from PIL import Image
+
+    image = Image.new("RGB", size, (250, 10, 10))
+    image.paste((10, 10, 250), (0, 0, size[0] // 4, size[1]))  # blue on the left of the stored pixels
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    image.save(path, exif=exif, quality=95)
+    return path
+
+
+def test_exif_orientation_is_applied_everywhere(tmp_path):
+    from brushwork.image_io import image_size, load_image, load_mask
+
+    path = _exif_rotated_jpeg(tmp_path / "phone.jpg")
+    image = load_image(path)
+    assert tuple(image.shape[-2:]) == (120, 40) and image_size(path) == (120, 40)
+    # orientation 6: the stored left edge is shown at the top
+    assert image[0, 2, :10].mean() > 0.8 and image[0, 2, -10:].mean() < 0.2
+    assert tuple(load_mask(path).shape[-2:]) == (120, 40)
+    assert tuple(load_image(path, long_side=60).shape[-2:]) == (60, 20)
+
+
+def test_exif_orientation_through_the_cli(tmp_path, capsys):
+    from PIL import Image
+
+    from brushwork.cli import main
+
+    path = _exif_rotated_jpeg(tmp_path / "phone.jpg", size=(96, 64))
+    for argv in (["transfer", path, "sample:strokes", "--size", "48", "--steps", "1", "--scales", "1", "--quiet"],
+                 ["fast", "starry_night", path], ["adain", path, "sample:strokes", "--size", "48"]):
+        out = tmp_path / f"{argv[0]}.png"
+        assert main([str(a) for a in argv] + ["-o", str(out)]) == 0, capsys.readouterr().err
+        with Image.open(out) as result:
+            assert result.height > result.width, argv[0]
+
+
+def test_16_bit_images_scale_by_bit_depth_not_by_values(tmp_path):
+    from PIL import Image
+
+    from brushwork.image_io import load_image
+
+    dark = np.full((16, 16), 200, dtype=np.uint16)  # 200 of 65535: nearly black
+    Image.fromarray(dark).save(tmp_path / "dark16.png")
+    bright = np.full((16, 16), 60000, dtype=np.uint16)
+    Image.fromarray(bright).save(tmp_path / "bright16.png")
+    assert float(load_image(tmp_path / "dark16.png").max()) < 0.01
+    assert abs(float(load_image(tmp_path / "bright16.png").mean()) - 60000 / 65535) < 0.01
+
+
+def test_large_jpeg_decodes_reduced_and_the_limit_names_sizes(tmp_path):
+    from PIL import Image
+
+    from brushwork.errors import ImageTooLarge
+    from brushwork.image_io import MAX_PIXELS, load_image
+
+    big = tmp_path / "big.jpg"  # 90 MP: over Pillow's own guard (89.5 MP), under Brushwork's 100 MP
+    Image.new("L", (10000, 9000), 128).save(big, quality=50)
+    small = load_image(big, long_side=128)
+    assert 128 <= max(small.shape[-2:]) < 256  # decoded at 1/8, then reduced: never the 1 GB float image
+    bomb = tmp_path / "bomb.bmp"  # a header that claims 11000 x 10000 pixels
+    Image.new("RGB", (11000, 1)).save(bomb)
+    data = bytearray(bomb.read_bytes())
+    data[22:26] = (10000).to_bytes(4, "little", signed=True)
+    bomb.write_bytes(bytes(data))
+    with pytest.raises(ImageTooLarge, match=r"is 11000x10000 pixels \(110.0 MP\); the limit is 100 MP"):
+        load_image(bomb)
+    assert MAX_PIXELS == 100_000_000
+
+
+def test_library_converts_or_names_odd_tensors(content, style):
+    import torch
+
+    from brushwork import TransferConfig, stylize
+    from brushwork.errors import InputError
+    from brushwork.realtime import fast_stylize
+    from brushwork.models import load_model
+
+    config = TransferConfig(size=32, steps=1, scales=1, device="cpu", precision="float32")
+    reference = stylize(content, [style], config=config)
+    as_uint8 = stylize((content * 255).round().byte(), (style * 255).round().byte(), config=config)
+    assert as_uint8.dtype == torch.float32 and (as_uint8 - reference).abs().max() < 0.05
+    for dtype in (torch.float16, torch.bfloat16):
+        out = stylize(content.to(dtype), style.to(dtype), config=config)
+        assert out.dtype == torch.float32 and torch.isfinite(out).all()
+    with pytest.raises(InputError, match="style images must be a list"):
+        stylize(content, torch.cat([style, style]), config=config)
+    with pytest.raises(InputError, match="content image must be a float tensor"):
+        stylize(content.long(), [style], config=config)
+    with pytest.raises(InputError, match="content image must be a torch.Tensor"):
+        stylize(content.numpy(), [style], config=config)
+    net = load_model("starry_night").network
+    assert fast_stylize(net, (content * 255).byte()).dtype == torch.float32
