@@ -153,7 +153,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--host", default="127.0.0.1", help="address to bind (default: %(default)s, this machine only)")
     p.add_argument("--port", type=int, default=8000, help="port (default: %(default)s)")
     p.add_argument("--data", default="brushwork-data", help="folder for the job database and images (default: %(default)s)")
-    p.add_argument("--token", help="access token; required off loopback, generated and printed if not given")
+    p.add_argument("--token", help="access token of at least 16 characters; off loopback one is generated and printed "
+                   "if not given; without one the studio answers only to this machine's loopback names")
     p.add_argument("--device", default="auto", help="where jobs run: auto, cpu, cuda, cuda:N or mps (default: %(default)s)")
     p.add_argument("--max-size", type=int, default=2048, metavar="PX", help="largest output size a job may ask for (default: %(default)s)")
 
@@ -343,14 +344,10 @@ def cmd_score(args: argparse.Namespace) -> None:
 def cmd_serve(args: argparse.Namespace) -> None:
     import secrets
 
-    import uvicorn
-
-    from .server import LOOPBACK, StudioSettings, create_app
+    from .server import LOOPBACK, StudioSettings, serve
 
     if not 0 < args.port < 65536:
         raise InputError(f"port must be between 1 and 65535, got {args.port}")
-    if not 32 <= args.max_size <= 16384:
-        raise InputError(f"--max-size must be between 32 and 16384, got {args.max_size}")
     data = Path(args.data)
     if data.exists() and not data.is_dir():
         raise InputError(f"data folder {args.data!r} is a file")
@@ -360,13 +357,10 @@ def cmd_serve(args: argparse.Namespace) -> None:
         raise InputError(f"cannot create data folder {args.data!r} ({exc.strerror})") from None
     token = args.token
     if token is None and args.host not in LOOPBACK:
-        token = secrets.token_urlsafe(18)
+        token = secrets.token_urlsafe(24)
     resolve_device(args.device)
-    app = create_app(StudioSettings(data=data, token=token, device=args.device, max_size=args.max_size))
-    host = f"[{args.host}]" if ":" in args.host else args.host
-    print(f"Brushwork studio: http://{host}:{args.port}/" + (f"?token={token}" if token else ""), flush=True)
-    print(f"jobs and images in {data.resolve()}; API schema at /docs; Ctrl-C stops (jobs resume on the next start)", flush=True)
-    uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
+    serve(StudioSettings(data=data, token=token, device=args.device, max_size=args.max_size), args.host, args.port,
+          announce=lambda line: print(line, flush=True))
 
 
 def cmd_demo(args: argparse.Namespace) -> Path:

@@ -16,6 +16,8 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import math
+import os
 import re
 import sqlite3
 import threading
@@ -28,10 +30,10 @@ from typing import Any
 from torch import Tensor
 
 from .errors import BrushworkError, ImageTooLarge, InputError
-from .image_io import atomic_write, decode_image, load_image, load_mask, save_image, tensor_to_pil
+from .image_io import atomic_write, decode_image, image_size, load_image, load_mask, save_image, tensor_to_pil
 from .optimize import Progress
 from .samples import SAMPLES
-from .transfer import TransferConfig, build_config, check_weight, run_metadata, stylize
+from .transfer import TransferConfig, build_config, run_metadata, stylize
 
 log = logging.getLogger("brushwork.jobs")
 
@@ -52,27 +54,18 @@ class JobRequest:
     quality: str | None = None
     options: dict[str, Any] = field(default_factory=dict)
 
-    def config(self, *, max_size: int, max_steps: int) -> TransferConfig:
-        """The run's settings, checked; the server's caps on size and steps included."""
+    def config(self, *, max_size: int, max_steps: int, device: str = "auto") -> TransferConfig:
+        """The run's settings, checked; the server's caps on size and steps included, and
+        ``device`` (the server's) in place of ``auto``."""
         config = build_config(self.options, quality=self.quality)
-        count = len(self.styles)
-        if self.style_weights is not None:
-            if len(self.style_weights) != count:
-                raise InputError(f"{len(self.style_weights)} style weights given for {count} styles")
-            for weight in self.style_weights:
-                check_weight("style weight", weight)
-            if sum(self.style_weights) <= 0:
-                raise InputError("style weights must not all be zero")
-        if self.masks is not None and len(self.masks) != count:
-            raise InputError(f"{len(self.masks)} masks given for {count} styles; give one per style (null: everywhere)")
         if config.size > max_size:
             raise InputError(f"size {config.size} px is over this server's limit of {max_size} px")
         if config.steps > max_steps:
             raise InputError(f"steps {config.steps} is over this server's limit of {max_steps}")
         if config.init == "image":
             raise InputError("init 'image' is not offered by the studio; use content or noise")
-        if config.device not in ("auto", "cpu") and not config.device.startswith(("cuda", "mps")):
-            raise InputError(f"device {config.device!r} is not one of auto, cpu, cuda, cuda:N, mps")
+        if device != "auto" and config.device == "auto":
+            config = replace(config, device=device)
         return config
 
 
@@ -124,6 +117,10 @@ class ImageStore:
             raise InputError(f"no image {ref!r}")
         return path
 
+    def size(self, ref: str) -> tuple[int, int]:
+        """(height, width) of an upload or sample, from the file's header."""
+        return image_size(self._source(ref), "image")
+
     def check(self, ref: str) -> None:
         if ref.startswith("sample:"):
             if ref[len("sample:"):] not in SAMPLES:
@@ -131,11 +128,11 @@ class ImageStore:
         else:
             self.path(ref)
 
-    def load(self, ref: str, role: str) -> Tensor:
-        return load_image(self._source(ref), role)
+    def load(self, ref: str, role: str, *, long_side: int | None = None) -> Tensor:
+        return load_image(self._source(ref), role, long_side=long_side)
 
-    def load_mask(self, ref: str, role: str) -> Tensor:
-        return load_mask(self._source(ref), role)
+    def load_mask(self, ref: str, role: str, *, long_side: int | None = None) -> Tensor:
+        return load_mask(self._source(ref), role, long_side=long_side)
 
     def _source(self, ref: str) -> str | Path:
         return ref if ref.startswith("sample:") else self.path(ref)
@@ -219,6 +216,12 @@ class JobStore:
         with self.lock:
             self.db.execute("DELETE FROM jobs WHERE id = ?", (job_id,))
 
+    def requeue(self, job_id: str, note: str) -> None:
+        """Put a running job back at the head of the queue (a server stopping mid-job)."""
+        with self.lock:
+            self.db.execute("UPDATE jobs SET status = 'queued', restarts = restarts + 1, progress = NULL, history = '[]', "
+                            "note = ? WHERE id = ? AND status = 'running'", (note, job_id))
+
     def requeue_interrupted(self) -> list[str]:
         """At start-up: jobs left running by a stopped server go back to the head of the queue."""
         with self.lock:
@@ -236,6 +239,53 @@ class JobStore:
             if self.db is not None:
                 self.db.close()
                 self.db = None
+
+
+class DataLock:
+    """An exclusive lock on a data folder, so that two servers never run the same jobs.
+
+    The lock is the operating system's (``flock`` on ``DATA/brushwork.lock``): it goes away
+    with the process that held it, so a crashed server never leaves a stale lock behind.
+    """
+
+    def __init__(self, folder: Path) -> None:
+        self.path = folder / "brushwork.lock"
+        self.handle = None
+
+    def acquire(self) -> None:
+        if self.handle is not None:
+            return
+        handle = open(self.path, "a+")
+        try:
+            _lock_file(handle)
+        except OSError:
+            handle.seek(0)
+            holder = handle.read().strip() or "unknown"
+            handle.close()
+            raise InputError(f"data folder {str(self.path.parent)!r} is in use by another Brushwork studio "
+                             f"(process {holder}); stop it, or give this one another --data folder") from None
+        handle.seek(0)
+        handle.truncate()
+        handle.write(str(os.getpid()))
+        handle.flush()
+        self.handle = handle
+
+    def release(self) -> None:
+        if self.handle is not None:
+            self.handle.close()  # closing the file releases the lock
+            self.handle = None
+
+
+def _lock_file(handle) -> None:
+    """Take an exclusive, non-blocking lock on an open file; OSError if another process has it."""
+    try:
+        import fcntl
+    except ImportError:  # Windows
+        import msvcrt
+
+        msvcrt.locking(handle.fileno(), msvcrt.LK_NBLCK, 1)
+        return
+    fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
 
 
 class EventLog:
@@ -355,14 +405,13 @@ class Worker:
 
         start = time.perf_counter()
         try:
-            config = job.request.config(max_size=1 << 30, max_steps=1 << 30)
-            if self.device != "auto" and config.device == "auto":
-                config = replace(config, device=self.device)
-            content = self.images.load(job.request.content, "content image")
-            styles = [self.images.load(s, "style image") for s in job.request.styles]
+            config = job.request.config(max_size=1 << 30, max_steps=1 << 30, device=self.device)
+            content = self.images.load(job.request.content, "content image", long_side=config.size)
+            styles = [self.images.load(s, "style image", long_side=math.ceil(config.size * config.style_scale))
+                      for s in job.request.styles]
             masks = None
             if job.request.masks:
-                masks = [None if m is None else self.images.load_mask(m, f"mask {i + 1}")
+                masks = [None if m is None else self.images.load_mask(m, f"mask {i + 1}", long_side=config.size)
                          for i, m in enumerate(job.request.masks)]
             image = stylize(content, styles, style_weights=job.request.style_weights, masks=masks,
                             config=config, callback=on_progress)
@@ -375,7 +424,9 @@ class Worker:
         except _Cancelled:
             if self.stopping.is_set() and job.id not in self.cancel_requested:
                 log.info("job %s interrupted by server stop", job.id)
-                return  # stays 'running': the next start-up queues it again
+                self.store.requeue(job.id, f"interrupted at step {len(history)} when the server stopped; "
+                                           "restarted from the beginning")
+                return
             self._finish(job.id, "cancelled", history)
             return
         except BrushworkError as exc:

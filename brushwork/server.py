@@ -17,19 +17,29 @@ from pathlib import Path
 from typing import Any, Literal, Optional
 
 from fastapi import FastAPI, File, Request, UploadFile
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response, StreamingResponse
 from fastapi.staticfiles import StaticFiles
-from pydantic import BaseModel, ConfigDict, Field, create_model
+from pydantic import BaseModel, ConfigDict, Field, Strict, create_model
+from typing_extensions import Annotated
 
 from . import __version__
 from .errors import ImageTooLarge, InputError
-from .jobs import FINAL, EventLog, ImageStore, Job, JobRequest, JobStore, Worker, remove_job_files
+from .features import VGG19_LAYERS
+from .jobs import FINAL, DataLock, EventLog, ImageStore, Job, JobRequest, JobStore, Worker, remove_job_files
 from .samples import CONTENT_SAMPLES, STYLE_SAMPLES, sample_image
 from .schedules import WeightSchedule
-from .transfer import QUALITY_PRESETS, TransferConfig
+from .transfer import QUALITY_PRESETS, TransferConfig, check_transfer
 
 STUDIO = Path(__file__).parent / "studio"
 LOOPBACK = {"127.0.0.1", "localhost", "::1"}
+LOOPBACK_HOSTS = ("localhost", "127.0.0.1", "[::1]")
+"""Host names a server without a token answers to: a web page elsewhere that rebinds its own
+name to 127.0.0.1 (DNS rebinding) still sends its own name, and is refused."""
+MIN_TOKEN_LENGTH = 16
+CONTENT_SECURITY_POLICY = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' blob: data:; "
+                           "connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'")
+"""No inline script anywhere: even a string that slipped into the page as HTML could not run."""
 
 
 @dataclass(frozen=True)
@@ -45,43 +55,60 @@ class StudioSettings:
     run_jobs: bool = True
     device: str = "auto"
     preview_every: float = 0.5
+    allowed_hosts: tuple[str, ...] = LOOPBACK_HOSTS
+
+    def __post_init__(self) -> None:
+        if self.token is not None and len(self.token) < MIN_TOKEN_LENGTH:
+            raise InputError(f"a token needs at least {MIN_TOKEN_LENGTH} characters (got {len(self.token)}); "
+                             "leave --token out to have a strong one generated")
+        if not 32 <= self.max_size <= 16384:
+            raise InputError(f"--max-size must be between 32 and 16384, got {self.max_size}")
 
 
 def _option_type(name: str, info: dict) -> Any:
+    """The JSON type of one TransferConfig option, with the range and choices the config enforces."""
     default = info["default"]
     if "choices" in info:
         return Literal[tuple(info["choices"])]
     if isinstance(default, WeightSchedule):
-        return str
-    if isinstance(default, tuple):
-        return list[str]
-    if default is None:
-        return list[float]
-    return type(default)
+        return Annotated[str, Field(max_length=100)]
+    if name.endswith("_layers"):
+        # names are checked by the config itself, whose message names the unknown layer
+        return Annotated[list[Annotated[str, Field(max_length=20)]], Field(min_length=1, max_length=len(VGG19_LAYERS))]
+    bounds = {"ge": info["min"], "le": info["max"]} if "min" in info else {}
+    if default is None:  # per-layer weights
+        return Annotated[list[Annotated[float, Strict(), Field(**bounds)]], Field(max_length=len(VGG19_LAYERS))]
+    if "pattern" in info:
+        return Annotated[str, Field(pattern=f"^(?:{info['pattern']})$")]
+    return Annotated[type(default), Strict(), Field(**bounds)]
 
+
+_STRICT_JSON = ConfigDict(extra="forbid", allow_inf_nan=False)
 
 Options = create_model(  # one optional field per TransferConfig field, so the schema documents every option
     "Options",
-    __config__=ConfigDict(extra="forbid"),
+    __config__=_STRICT_JSON,
     **{name: (Optional[_option_type(name, info)], Field(None, description=f"{info['help']} (default: {info['default']})"))
        for name, info in TransferConfig.help().items()},
 )
+Weight = Annotated[float, Strict(), Field(ge=0, le=1e9)]
 
 ImageRef = Field(max_length=100, description="an uploaded image's id, or sample:NAME")
 
 
 class JobIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = _STRICT_JSON
     content: str = ImageRef
-    styles: list[str] = Field(min_length=1, max_length=8, description="style images: upload ids or sample:NAME")
-    style_weights: Optional[list[float]] = Field(None, max_length=8, description="blend weight per style (default: equal)")
-    masks: Optional[list[Optional[str]]] = Field(None, max_length=8, description="one mask per style (null: everywhere)")
+    styles: list[Annotated[str, Field(max_length=100)]] = Field(min_length=1, max_length=8, description="style images: upload ids or sample:NAME")
+    style_weights: Optional[list[Weight]] = Field(None, max_length=8, description="blend weight per style (default: equal)")
+    masks: Optional[list[Optional[Annotated[str, Field(max_length=100)]]]] = Field(
+        None, max_length=8, description="one mask per style (null: everywhere)")
     quality: Optional[Literal[tuple(QUALITY_PRESETS)]] = Field(None, description="preset laid under the options")  # type: ignore[valid-type]
     options: Options = Field(default_factory=Options)  # type: ignore[valid-type]
 
 
 class RerunIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = _STRICT_JSON
     quality: Optional[Literal[tuple(QUALITY_PRESETS)]] = None  # type: ignore[valid-type]
     options: Options = Field(default_factory=Options)  # type: ignore[valid-type]
 
@@ -123,8 +150,12 @@ ERRORS = {404: {"model": Message}, 409: {"model": Message}, 422: {"model": Messa
 
 
 def create_app(settings: StudioSettings) -> FastAPI:
+    """The studio app. It locks ``settings.data`` at once (a second server on the same folder
+    is refused with an InputError) and releases the lock when it shuts down."""
     data = Path(settings.data)
     data.mkdir(parents=True, exist_ok=True)
+    lock = DataLock(data)
+    lock.acquire()
     images = ImageStore(data / "images", max_bytes=settings.max_upload_bytes, max_pixels=settings.max_upload_pixels)
     events = EventLog()
     store = JobStore(data / "brushwork.sqlite3")
@@ -132,8 +163,10 @@ def create_app(settings: StudioSettings) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
+        lock.acquire()  # again, if an earlier lifetime of this app released it
         store.open()
         store.requeue_interrupted()
+        worker.stopping.clear()
         if settings.run_jobs:
             worker.start()
         try:
@@ -142,28 +175,24 @@ def create_app(settings: StudioSettings) -> FastAPI:
             if settings.run_jobs:
                 await asyncio.to_thread(worker.stop)
             store.close()
+            lock.release()
 
     app = FastAPI(title="Brushwork studio", version=__version__, lifespan=lifespan,
                   description="Neural style transfer jobs: upload images, submit, follow progress, download.")
+    app.state.begin_shutdown = worker.stopping.set  # event streams end and the running job is requeued
     app.mount("/studio", StaticFiles(directory=STUDIO), name="studio")
+    _add_guards(app, settings)
 
     @app.exception_handler(InputError)
     async def input_error(request: Request, exc: InputError) -> JSONResponse:
         return JSONResponse({"detail": str(exc)}, status_code=413 if isinstance(exc, ImageTooLarge) else 422)
 
-    async def require_token(request: Request, call_next):
-        given = (request.headers.get("authorization", "").removeprefix("Bearer ").strip()
-                 or request.query_params.get("token") or request.cookies.get("brushwork_token") or "")
-        if not secrets.compare_digest(given.encode(), settings.token.encode()):
-            return JSONResponse({"detail": "a valid token is required (Authorization: Bearer TOKEN or ?token=TOKEN)"},
-                                status_code=401)
-        response = await call_next(request)
-        if request.query_params.get("token"):
-            response.set_cookie("brushwork_token", settings.token, httponly=True, samesite="strict")
-        return response
-
-    if settings.token is not None:
-        app.middleware("http")(require_token)
+    @app.exception_handler(RequestValidationError)
+    async def invalid_request(request: Request, exc: RequestValidationError) -> JSONResponse:
+        """One plain sentence per problem: never the rejected value itself (NaN and Infinity
+        cannot even be written as JSON), so every 422 is valid JSON of one shape."""
+        problems = [f"{'.'.join(str(p) for p in error['loc'][1:]) or 'body'}: {error['msg']}" for error in exc.errors()]
+        return JSONResponse({"detail": "; ".join(problems)}, status_code=422)
 
     def job_out(job: Job, queue: list[str]) -> JobOut:
         done = job.status == "done"
@@ -226,9 +255,18 @@ def create_app(settings: StudioSettings) -> FastAPI:
             raise NotFound(str(exc)) from None
 
     def submit(request: JobRequest) -> JobOut:
-        request.config(max_size=settings.max_size, max_steps=settings.max_steps)
+        """Refuse at once everything the engine would refuse, with the engine's own words, so
+        that no bad option ever reaches the worker and fails there."""
+        config = request.config(max_size=settings.max_size, max_steps=settings.max_steps, device=settings.device)
         for ref in [request.content, *request.styles, *[m for m in request.masks or [] if m]]:
             images.check(ref)
+        content_size = images.size(request.content)
+        masks = request.masks or [None] * len(request.styles)
+        check_transfer(config, content_size, styles=len(request.styles), style_weights=request.style_weights,
+                       mask_sizes=[None if m is None else images.size(m) for m in masks] if request.masks else None)
+        for index, ref in enumerate(masks, 1):
+            if ref is not None:  # an all-black mask is refused by reading it, at the size it would be used
+                images.load_mask(ref, f"mask {index}", long_side=config.size)
         job = store.add(request)
         events.append(job.id, "status", {"status": "queued"})
         worker.submit()
@@ -321,11 +359,67 @@ def create_app(settings: StudioSettings) -> FastAPI:
                     final = {"status": job.status, **({"error": job.error} if job.error else {})}
                     yield f"id: {last + 1}\nevent: status\ndata: {json.dumps(final)}\n\n"
                 return
-            if await request.is_disconnected():
-                return
+            if await request.is_disconnected() or worker.stopping.is_set():
+                return  # a stopping server must not wait for a job's end to close its streams
             await asyncio.sleep(0.1)
 
     return app
+
+
+def _add_guards(app: FastAPI, settings: StudioSettings) -> None:
+    """Token (when set), Host names (when not), and headers that keep the page's script its own."""
+
+    def host_allowed(host: str) -> bool:
+        name = host.split("]")[0] + "]" if host.startswith("[") else host.split(":")[0]  # without the port
+        return name.lower() in settings.allowed_hosts
+
+    @app.middleware("http")
+    async def guard(request: Request, call_next):
+        if settings.token is None:
+            if not host_allowed(request.headers.get("host", "")):
+                return JSONResponse({"detail": "this studio has no token, so it answers only to the host names "
+                                     f"{', '.join(settings.allowed_hosts)}"}, status_code=421)
+        else:
+            given = (request.headers.get("authorization", "").removeprefix("Bearer ").strip()
+                     or request.query_params.get("token") or request.cookies.get("brushwork_token") or "")
+            if not secrets.compare_digest(given.encode(), settings.token.encode()):
+                return JSONResponse({"detail": "a valid token is required (Authorization: Bearer TOKEN or ?token=TOKEN)"},
+                                    status_code=401)
+        response = await call_next(request)
+        if settings.token is not None and request.query_params.get("token"):
+            response.set_cookie("brushwork_token", settings.token, httponly=True, samesite="strict")
+        response.headers["X-Content-Type-Options"] = "nosniff"
+        response.headers["Referrer-Policy"] = "no-referrer"
+        if request.url.path not in ("/docs", "/redoc"):  # FastAPI's API browser is a third-party page
+            response.headers["Content-Security-Policy"] = CONTENT_SECURITY_POLICY
+            response.headers["X-Frame-Options"] = "DENY"
+        return response
+
+
+def serve(settings: StudioSettings, host: str, port: int, *, announce=print) -> None:
+    """Run the studio until SIGINT or SIGTERM, then stop promptly: event streams close, the
+    running job goes back to the queue (it restarts on the next start), the process exits."""
+    import uvicorn
+
+    app = create_app(settings)
+
+    class _Server(uvicorn.Server):
+        def handle_exit(self, sig, frame) -> None:
+            app.state.begin_shutdown()
+            super().handle_exit(sig, frame)
+
+    shown = f"[{host}]" if ":" in host else host
+    url = f"http://{shown}:{port}/"
+    if settings.token:
+        announce(f"Brushwork studio: {url}?token={settings.token}")
+        announce(f"listening on {host}:{port}; a token guards it (open the address above once, or send "
+                 "Authorization: Bearer TOKEN)")
+    else:
+        announce(f"Brushwork studio: {url}")
+        announce(f"listening on {host}:{port} without a token: only this machine can connect, and only by the "
+                 f"names {', '.join(settings.allowed_hosts)}")
+    announce(f"jobs and images in {Path(settings.data).resolve()}; API schema at /docs; Ctrl-C stops (jobs resume on the next start)")
+    _Server(uvicorn.Config(app, host=host, port=port, log_level="warning", timeout_graceful_shutdown=3)).run()
 
 
 class NotFound(Exception):

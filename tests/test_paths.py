@@ -194,3 +194,31 @@ def test_export_into_an_unwritable_place_is_one_line(tmp_path, capsys, monkeypat
     code, _, err = run(capsys, "export", "starry_night", tmp_path / "m.onnx")
     assert_one_line_error(code, err, "cannot write ONNX file")
     assert list(tmp_path.iterdir()) == []
+
+
+def test_fast_decodes_inputs_reduced_and_one_batch_at_a_time(tmp_path, capsys, monkeypatch):
+    import brushwork.cli_networks as networks
+
+    folder = tmp_path / "many"
+    folder.mkdir()
+    for i in range(7):
+        picture(folder / f"{i}.png", size=(400, 300), seed=i)
+    loads, alive, peak = [], [0], [0]
+    real_load, real_stylize = networks.load_image, networks.fast_stylize
+
+    def counting_load(*args, **kwargs):
+        loads.append(kwargs.get("long_side"))
+        alive[0] += 1
+        peak[0] = max(peak[0], alive[0])
+        return real_load(*args, **kwargs)
+
+    def counting_stylize(net, batch, **kwargs):
+        alive[0] -= batch.shape[0]
+        return real_stylize(net, batch, **kwargs)
+
+    monkeypatch.setattr(networks, "load_image", counting_load)
+    monkeypatch.setattr(networks, "fast_stylize", counting_stylize)
+    code, _, err = run(capsys, "fast", "starry_night", folder, "-o", tmp_path / "out", "--size", "64", "--batch", "3")
+    assert code == 0, err
+    assert loads == [64] * 7 and peak[0] == 3  # never all seven at once, each decoded for 64 px
+    assert len(list((tmp_path / "out").glob("*.png"))) == 7

@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 import random
+import re
 import time
 
 import pytest
@@ -39,7 +40,7 @@ def data(tmp_path):
 
 @pytest.fixture()
 def client(data):
-    with TestClient(create_app(StudioSettings(data=data, preview_every=0.0))) as c:
+    with TestClient(base_url="http://localhost", app=create_app(StudioSettings(data=data, preview_every=0.0))) as c:
         yield c
 
 
@@ -131,17 +132,17 @@ def test_cancel_running_and_queued_jobs_and_the_queue(client):
 
 
 def test_restart_with_the_same_data_keeps_every_job(data):
-    with TestClient(create_app(StudioSettings(data=data, preview_every=0.0))) as client:
+    with TestClient(base_url="http://localhost", app=create_app(StudioSettings(data=data, preview_every=0.0))) as client:
         done = submit(client)
         wait_for(client, done["id"], {"done"})
         interrupted = submit(client, options=LONG)
         events(client, interrupted["id"], stop_after=lambda seen: sum(e["event"] == "progress" for e in seen) >= 2)
     # the server stopped mid-job; a job submitted while no worker runs stays queued
-    with TestClient(create_app(StudioSettings(data=data, run_jobs=False))) as client:
+    with TestClient(base_url="http://localhost", app=create_app(StudioSettings(data=data, run_jobs=False))) as client:
         waiting = submit(client)
         assert client.get(f"/api/jobs/{waiting['id']}").json()["status"] == "queued"
 
-    with TestClient(create_app(StudioSettings(data=data, preview_every=0.0))) as client:
+    with TestClient(base_url="http://localhost", app=create_app(StudioSettings(data=data, preview_every=0.0))) as client:
         jobs = {j["id"]: j for j in client.get("/api/jobs").json()}
         assert set(jobs) == {done["id"], interrupted["id"], waiting["id"]}
         assert jobs[done["id"]]["status"] == "done"
@@ -173,7 +174,7 @@ def test_bad_uploads_are_rejected_with_a_message(client, payload, status, messag
 
 def test_upload_caps(data):
     settings = StudioSettings(data=data, max_upload_bytes=5000, max_upload_pixels=100 * 100, run_jobs=False)
-    with TestClient(create_app(settings)) as client:
+    with TestClient(base_url="http://localhost", app=create_app(settings)) as client:
         noisy = io.BytesIO()
         Image.frombytes("RGB", (60, 60), bytes(range(256)) * 42 + bytes(48)).save(noisy, "BMP")
         assert upload(client, noisy.getvalue()).status_code == 413
@@ -205,7 +206,7 @@ def test_no_request_reaches_the_file_system_unchecked(client, path):
     ],
 )
 def test_bad_job_requests_get_422_and_say_why(data, body, message):
-    with TestClient(create_app(StudioSettings(data=data, run_jobs=False, max_size=1024))) as client:
+    with TestClient(base_url="http://localhost", app=create_app(StudioSettings(data=data, run_jobs=False, max_size=1024))) as client:
         request = {"content": "sample:chelsea", "styles": ["sample:strokes"], "options": TINY} | body
         response = client.post("/api/jobs", json=request)
         assert response.status_code == 422
@@ -213,12 +214,28 @@ def test_bad_job_requests_get_422_and_say_why(data, body, message):
         assert client.get("/api/jobs").json() == []
 
 
-def test_failed_job_reports_its_error_and_the_worker_goes_on(client):
+def test_bad_masks_are_refused_at_submission(client):
     tall_mask = upload(client, png_bytes((20, 90), (255, 255, 255))).json()["id"]
-    bad = submit(client, masks=[tall_mask])
+    black = io.BytesIO()
+    Image.new("L", (90, 60), 0).save(black, "PNG")
+    black_mask = upload(client, black.getvalue()).json()["id"]
+    for mask, message in ((tall_mask, "mask 1 is 20x90 but the content image is 451x300"),
+                          (black_mask, "mask 1 .* is entirely black")):
+        body = {"content": "sample:chelsea", "styles": ["sample:strokes"], "options": TINY, "masks": [mask]}
+        response = client.post("/api/jobs", json=body)
+        assert response.status_code == 422 and re.search(message, response.json()["detail"]), response.text
+    assert client.get("/api/jobs").json() == []
+
+
+def test_failed_job_reports_its_error_and_the_worker_goes_on(client, data):
+    blocker = submit(client, options=LONG)
+    content = upload(client, png_bytes((90, 60), (10, 200, 30))).json()["id"]
+    bad = submit(client, content)
     good = submit(client)
+    (data / "images" / f"{content}.png").unlink()  # gone between submission and run
+    client.post(f"/api/jobs/{blocker['id']}/cancel")
     failed = wait_for(client, bad["id"], {"done", "failed"})
-    assert failed["status"] == "failed" and "mask 1" in failed["error"]
+    assert failed["status"] == "failed" and failed["error"] == f"no image '{content}'"
     assert wait_for(client, good["id"], {"done", "failed"})["status"] == "done"
 
 
@@ -235,12 +252,12 @@ def test_rerun_with_tweaks_and_delete(client, data):
 
 
 def test_token_is_required_when_set(data):
-    with TestClient(create_app(StudioSettings(data=data, token="s3cret", run_jobs=False))) as client:
+    with TestClient(base_url="http://localhost", app=create_app(StudioSettings(data=data, token="s3cret-s3cret-s3cret", run_jobs=False))) as client:
         assert client.get("/api/jobs").status_code == 401
         assert client.get("/").status_code == 401
         assert client.get("/api/jobs", headers={"Authorization": "Bearer wrong"}).status_code == 401
-        assert client.get("/api/jobs", headers={"Authorization": "Bearer s3cret"}).status_code == 200
-        page = client.get("/?token=s3cret")
+        assert client.get("/api/jobs", headers={"Authorization": "Bearer s3cret-s3cret-s3cret"}).status_code == 200
+        page = client.get("/?token=s3cret-s3cret-s3cret")
         assert page.status_code == 200 and "brushwork_token" in page.headers["set-cookie"]
         assert client.get("/api/jobs").status_code == 200  # the cookie now carries it
 
@@ -262,15 +279,17 @@ def test_serve_generates_a_token_off_loopback(tmp_path, monkeypatch, capsys):
     from brushwork.cli import main
 
     started = {}
-    monkeypatch.setattr(uvicorn, "run", lambda app, **kw: started.update(app=app, **kw))
+    monkeypatch.setattr(uvicorn.Server, "run", lambda self: started.update(app=self.config.app, host=self.config.host))
     assert main(["serve", "--host", "0.0.0.0", "--port", "8123", "--data", str(tmp_path / "d")]) == 0
-    url = capsys.readouterr().out.splitlines()[0]
-    assert url.startswith("Brushwork studio: http://0.0.0.0:8123/?token=")
-    token = url.split("token=")[1]
-    with TestClient(started["app"]) as client:
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].startswith("Brushwork studio: http://0.0.0.0:8123/?token=") and "a token guards it" in lines[1]
+    token = lines[0].split("token=")[1]
+    assert len(token) >= 16 and started["host"] == "0.0.0.0"
+    with TestClient(base_url="http://203.0.113.9", app=started["app"]) as client:  # any name, with the token
         assert client.get("/api/jobs").status_code == 401
         assert client.get("/api/jobs", headers={"Authorization": f"Bearer {token}"}).status_code == 200
     assert main(["serve", "--port", "8124", "--data", str(tmp_path / "e")]) == 0
-    assert "?token=" not in capsys.readouterr().out  # loopback: no token unless asked for
+    out = capsys.readouterr().out
+    assert "?token=" not in out and "without a token: only this machine can connect" in out
     assert main(["serve", "--port", "70000"]) == 2
     assert "port" in capsys.readouterr().err

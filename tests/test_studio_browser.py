@@ -103,3 +103,33 @@ def test_upload_start_watch_and_download(server, tmp_path, content, style):
         assert max(image.size) == 64
         meta = json.loads(image.info["brushwork"])
     assert meta["config"]["steps"] == 12 and meta["config"]["scales"] == 1
+
+
+HOSTILE = ['<img src=x onerror="window.__xss=1">', "<script>window.__xss=2</script>", '"><svg onload="window.__xss=3">']
+
+
+def test_hostile_strings_show_as_text_and_never_run(server, tmp_path):
+    """Every string the gallery shows (request, options, note, error) is rendered as text.
+    The records are written straight into the job table, as an older server or a bug might
+    have left them: the page must not trust what the API accepts today."""
+    from brushwork.jobs import JobRequest, JobStore
+
+    store = JobStore(tmp_path / "studio" / "brushwork.sqlite3")
+    for i, text in enumerate(HOSTILE):
+        job = store.add(JobRequest(content=text, styles=[text], options={"device": text, "style_schedule": text},
+                                   quality=text))
+        store.update(job.id, status="failed", finished=time.time(), error=f"error {i}: {text}", note=f"note {i}: {text}")
+    store.close()
+
+    with playwright.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True)
+        page = browser.new_page()
+        page.goto(server + "/")
+        page.wait_for_selector(".card .note")
+        time.sleep(0.5)  # give any injected handler the chance to fire
+        assert page.evaluate("window.__xss") is None
+        assert page.locator("#gallery img[src='x'], #gallery svg, #gallery script").count() == 0
+        text = page.inner_text("#gallery")
+        for i, hostile in enumerate(HOSTILE):
+            assert f"error {i}: {hostile}" in text and f"note {i}: {hostile}" in text
+        browser.close()

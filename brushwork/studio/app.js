@@ -20,6 +20,22 @@ async function api(path, options = {}) {
   return response.status === 204 ? null : response.json();
 }
 
+// Every string from the server (file names, options, errors) reaches the page as text, never
+// as HTML: elements are built with el() and filled with textContent. The server's
+// Content-Security-Policy forbids inline script besides.
+function el(tag, attrs = {}, ...children) {
+  const node = document.createElement(tag);
+  for (const [key, value] of Object.entries(attrs)) {
+    if (value === null || value === undefined || value === false) continue;
+    if (key === "class") node.className = value;
+    else if (key === "dataset") Object.assign(node.dataset, value);
+    else if (key in node && typeof value !== "string") node[key] = value;
+    else node.setAttribute(key, value);
+  }
+  for (const child of children) if (child !== null && child !== undefined && child !== false) node.append(child);
+  return node;
+}
+
 const imageUrl = (ref) => `/api/images/${encodeURIComponent(ref)}`;
 const label = (ref) => ref.startsWith("sample:") ? ref.slice(7) : `upload ${ref.slice(0, 6)}`;
 
@@ -27,26 +43,31 @@ function showError(message) { $("form-error").textContent = message || ""; }
 
 // ---- the form ---------------------------------------------------------------------------
 function fillSelect(select, choices, value) {
-  select.innerHTML = "";
+  select.replaceChildren();
   for (const choice of choices) select.add(new Option(choice, choice, false, choice === value));
 }
 
 function optionInput(name, info) {
   if (info.choices) { const s = document.createElement("select"); fillSelect(s, info.choices.filter((c) => c !== "image"), info.default); return s; }
   const input = document.createElement("input");
-  if (typeof info.default === "number") { input.type = "number"; input.step = "any"; }
+  if (typeof info.default === "number") { input.type = "number"; input.step = "any"; limitTo(input, info); }
   input.value = Array.isArray(info.default) ? info.default.join(" ") : (info.default ?? "");
   return input;
+}
+
+function limitTo(input, info) {  // the config's range, the same one the server enforces
+  if (info.min !== undefined) input.min = info.min;
+  if (info.max !== undefined) input.max = info.max;
 }
 
 function buildForm(config) {
   const opts = config.options;
   fillSelect($("quality"), Object.keys(config.presets), "default");
   for (const name of MAIN_OPTIONS) {
-    const el = $(name);
-    if (el.tagName === "SELECT") fillSelect(el, opts[name].choices.filter((c) => c !== "image"), opts[name].default);
-    else el.value = opts[name].default;
-    el.title = opts[name].help;
+    const input = $(name);
+    if (input.tagName === "SELECT") fillSelect(input, opts[name].choices.filter((c) => c !== "image"), opts[name].default);
+    else { input.value = opts[name].default; limitTo(input, opts[name]); }
+    input.title = opts[name].help;
   }
   $("size").max = config.limits.max_size;
   $("steps").max = config.limits.max_steps;
@@ -68,11 +89,7 @@ function buildForm(config) {
 }
 
 function sampleButton(ref, onClick) {
-  const button = document.createElement("button");
-  button.type = "button";
-  button.dataset.ref = ref;
-  button.title = label(ref);
-  button.innerHTML = `<img alt="${label(ref)}" src="${imageUrl(ref)}">`;
+  const button = el("button", { type: "button", title: label(ref), dataset: { ref } }, el("img", { alt: label(ref), src: imageUrl(ref) }));
   button.onclick = onClick;
   return button;
 }
@@ -94,20 +111,18 @@ function addStyle(ref, weight = 1, mask = null) {
 
 function renderStyles() {
   const list = $("styles");
-  list.innerHTML = "";
+  list.replaceChildren();
   state.styles.forEach((style, index) => {
-    const item = document.createElement("li");
-    item.innerHTML = `<img alt="${label(style.ref)}" src="${imageUrl(style.ref)}">
-      <span>${label(style.ref)}<br>weight <input type="number" min="0" step="any" value="${style.weight}" class="style-weight">
-      mask <input type="file" accept="image/*" class="style-mask" title="white: styled, black: left alone">
-      ${style.mask ? "(mask set)" : ""}</span>
-      <button type="button" title="remove">✕</button>`;
-    item.querySelector(".style-weight").onchange = (e) => { style.weight = Number(e.target.value); };
-    item.querySelector(".style-mask").onchange = async (e) => {
+    const weight = el("input", { type: "number", min: "0", step: "any", value: String(style.weight), class: "style-weight" });
+    const mask = el("input", { type: "file", accept: "image/*", class: "style-mask", title: "white: styled, black: left alone" });
+    const remove = el("button", { type: "button", title: "remove" }, "✕");
+    weight.onchange = (e) => { style.weight = Number(e.target.value); };
+    mask.onchange = async (e) => {
       try { style.mask = (await upload(e.target.files[0])).id; renderStyles(); showError(""); } catch (err) { showError(`mask: ${err.message}`); }
     };
-    item.querySelector("button").onclick = () => { state.styles.splice(index, 1); renderStyles(); };
-    list.append(item);
+    remove.onclick = () => { state.styles.splice(index, 1); renderStyles(); };
+    list.append(el("li", {}, el("img", { alt: label(style.ref), src: imageUrl(style.ref) }),
+      el("span", {}, label(style.ref), el("br"), "weight ", weight, " mask ", mask, style.mask ? " (mask set)" : ""), remove));
   });
 }
 
@@ -121,8 +136,8 @@ function readOptions() {
   const options = {};
   const defaults = state.config.options;
   for (const name of MAIN_OPTIONS) {
-    const el = $(name);
-    const value = el.type === "number" ? Number(el.value) : el.value;
+    const input = $(name);
+    const value = input.type === "number" ? Number(input.value) : input.value;
     if (String(value) !== String(defaults[name].default)) options[name] = value;
   }
   for (const input of $("more-options").querySelectorAll("[data-option]")) {
@@ -241,19 +256,18 @@ async function refreshGallery() {
   let jobs;
   try { jobs = await api("/api/jobs"); } catch (_) { return; }
   const gallery = $("gallery");
-  gallery.innerHTML = "";
+  gallery.replaceChildren();
   for (const job of jobs) {
-    const card = document.createElement("div");
-    card.className = "card";
-    card.dataset.job = job.id;
     const where = job.position === 0 ? "running" : job.position ? `queued, #${job.position} in line` : job.status;
     const thumb = job.result_url || job.preview_url;
-    card.innerHTML = `${thumb ? `<img alt="job ${job.id.slice(0, 8)}" src="${thumb}?t=${job.finished || job.progress?.step || 0}">` : `<img alt="">`}
-      <div><span class="badge ${job.status}">${where}</span>${new Date(job.created * 1000).toLocaleString()}</div>
-      <div>${summary(job.request)}</div>
-      ${job.note ? `<div class="note">${job.note}</div>` : ""}${job.error ? `<div class="note">${job.error}</div>` : ""}
-      <div class="buttons"></div>`;
-    const buttons = card.querySelector(".buttons");
+    const buttons = el("div", { class: "buttons" });
+    const card = el("div", { class: "card", dataset: { job: job.id } },
+      thumb ? el("img", { alt: `job ${job.id.slice(0, 8)}`, src: `${thumb}?t=${job.finished || job.progress?.step || 0}` }) : el("img", { alt: "" }),
+      el("div", {}, el("span", { class: `badge ${job.status}` }, where), new Date(job.created * 1000).toLocaleString()),
+      el("div", { class: "summary" }, summary(job.request)),
+      job.note ? el("div", { class: "note" }, job.note) : null,
+      job.error ? el("div", { class: "note error" }, job.error) : null,
+      buttons);
     const add = (text, onClick) => { const b = document.createElement("button"); b.textContent = text; b.onclick = onClick; buttons.append(b); };
     add("Watch", () => watch(job));
     if (job.result_url) { const a = document.createElement("a"); a.className = "button"; a.href = job.result_url; a.download = ""; a.textContent = "Download"; buttons.append(a); }
