@@ -14,7 +14,7 @@ from .losses import ContentTarget, StyleTarget, content_loss, gram_matrix, style
 from .metrics import Scores, score
 from .optimize import Progress, StopOptimization
 from .schedules import MultiScaleSchedule, WeightSchedule
-from .transfer import TransferConfig, reconstruct, stylize, synthesize_texture
+from .transfer import PreparedStyles, TransferConfig, prepare_styles, reconstruct, stylize, synthesize_texture
 
 __version__ = "0.1.0"
 
@@ -23,5 +23,5 @@ __all__ = [
     "load_image", "load_mask", "read_metadata", "save_gif", "save_image",
     "ContentTarget", "StyleTarget", "content_loss", "gram_matrix", "style_loss", "total_variation",
     "Scores", "score", "Progress", "StopOptimization", "MultiScaleSchedule", "WeightSchedule",
-    "TransferConfig", "reconstruct", "stylize", "synthesize_texture", "__version__",
+    "PreparedStyles", "TransferConfig", "prepare_styles", "reconstruct", "stylize", "synthesize_texture", "__version__",
 ]

@@ -177,10 +177,10 @@ class Reporter:
         self.frames: list[Image.Image] = []
         self.bar = None
         self.prefix = ""
-        self.weights: tuple[float, float, float] | None = None
+        self.weights: dict[str, float] | None = None
 
     def __call__(self, event: Progress) -> None:
-        self.weights = event.weights
+        self.weights = dict(event.weights)
         if self.bar is None and not self.quiet:
             self.bar = tqdm(total=event.total_steps, file=sys.stderr, dynamic_ncols=True,
                             bar_format="{desc} {percentage:3.0f}%|{bar}| {n_fmt}/{total_fmt} [{elapsed}{postfix}]")
@@ -230,8 +230,7 @@ def _run_with_reporter(args: argparse.Namespace, job: Callable[[Reporter], "torc
         reporter.close()
     elapsed = time.perf_counter() - start
     reporter.write_animation(image)
-    weights = dict(zip(("content", "style", "tv"), reporter.weights)) if reporter.weights else None
-    return image, {"elapsed": elapsed, "effective_weights": weights}
+    return image, {"elapsed": elapsed, "effective_weights": reporter.weights}
 
 
 def _check_outputs(args: argparse.Namespace, inputs: Sequence[str | None]) -> None:

@@ -19,7 +19,7 @@ from tqdm import tqdm
 
 from . import __version__
 from .color import COLOR_MODES
-from .devices import PRECISIONS
+from .devices import PRECISIONS, resolve_device
 from .errors import InputError
 from .image_io import (check_output_path, check_writable_folder, fit_long_side, image_size, load_image, load_mask,
                        resize, save_image, source_label)
@@ -188,6 +188,7 @@ def cmd_fast(args: argparse.Namespace) -> Path | None:
     if args.batch < 1 or (args.size is not None and not 16 <= args.size <= 8192):
         raise InputError("--batch must be >= 1 and --size between 16 and 8192")
     model = load_model(args.model, expect="fast")
+    network = model.network.to(resolve_device(args.device))  # ours to move: loaded here, moved once
     inputs = expand_inputs(args.inputs)
     sources = [item.path for item in inputs]
     to_folder = len(inputs) > 1 or names_folder(args.output) or any(Path(i).is_dir() for i in args.inputs)
@@ -216,8 +217,7 @@ def cmd_fast(args: argparse.Namespace) -> Path | None:
         for at in range(0, len(indices), args.batch):
             chunk = indices[at:at + args.batch]
             batch = torch.cat([resize(load_image(sources[i], "input image", long_side=max(shape)), shape) for i in chunk])
-            result = fast_stylize(model.network, batch, preserve_color=args.preserve_color, device=args.device,
-                                  precision=args.precision)
+            result = fast_stylize(network, batch, preserve_color=args.preserve_color, precision=args.precision)
             for i, image in zip(chunk, result):
                 targets[i].parent.mkdir(parents=True, exist_ok=True)
                 save_image(image[None], targets[i], {"brushwork": __version__, "command": "fast",
@@ -237,9 +237,9 @@ def cmd_adain(args: argparse.Namespace) -> Path:
     content = resize(content, fit_long_side(*content.shape[-2:], args.size))
     styles = [load_image(s, "style image", long_side=args.style_size) for s in args.styles]
     masks = load_style_masks(args.masks, len(args.styles), long_side=args.size)
-    image = adain_stylize(model.network, content, styles, alpha=args.alpha, weights=args.weights, masks=masks,
-                          preserve_color=args.preserve_color, style_size=args.style_size, device=args.device,
-                          precision=args.precision)
+    network = model.network.to(resolve_device(args.device))
+    image = adain_stylize(network, content, styles, alpha=args.alpha, weights=args.weights, masks=masks,
+                          preserve_color=args.preserve_color, style_size=args.style_size, precision=args.precision)
     return save_image(image, args.output, {"brushwork": __version__, "command": "adain", "content": args.content,
                                            "styles": args.styles, "alpha": args.alpha, "weights": args.weights,
                                            "masks": args.masks, "preserve_color": args.preserve_color,

@@ -136,7 +136,7 @@ class VGGFeatures(nn.Module):
         for name in VGG19_LAYERS[: deepest + 1]:
             if name.startswith("conv"):
                 w, b = weights[name]
-                conv = nn.Conv2d(w.shape[1], w.shape[0], 3, padding=1)
+                conv = nn.utils.skip_init(nn.Conv2d, w.shape[1], w.shape[0], 3, padding=1)  # no random init: no RNG used
                 conv.weight.data.copy_(w)
                 conv.bias.data.copy_(b)
                 modules[name] = conv
@@ -156,14 +156,16 @@ class VGGFeatures(nn.Module):
         """RGB [0, 1] -> Caffe input (BGR, 0-255, mean subtracted)."""
         return (image * 255.0 - self.mean_rgb.to(image.dtype)).flip(1)
 
-    def forward(self, image: Tensor) -> dict[str, Tensor]:
+    def forward(self, image: Tensor, *, compute_dtype: torch.dtype | None = None) -> dict[str, Tensor]:
+        """Features by layer name; ``compute_dtype`` overrides the module's precision for this call."""
         if image.ndim != 4 or image.shape[1] != 3:
             raise InputError(f"expected an image batch of shape (B, 3, H, W), got {tuple(image.shape)}")
         x = self.preprocess(image.float())  # a bfloat16 image from a network under autocast, too
         wanted = set(self.layers)
         out: dict[str, Tensor] = {}
-        low_precision = self.compute_dtype != torch.float32
-        with torch.autocast(image.device.type, dtype=self.compute_dtype, enabled=low_precision):
+        dtype = compute_dtype or self.compute_dtype
+        low_precision = dtype != torch.float32
+        with torch.autocast(image.device.type, dtype=dtype, enabled=low_precision):
             for name, module in self.net.items():
                 x = module(x)
                 if name in wanted:

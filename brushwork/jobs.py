@@ -381,11 +381,11 @@ class Worker:
         last_preview = 0.0
         preview_count = 0
 
-        last_weights: tuple[float, float, float] | None = None
+        last_weights: dict[str, float] | None = None
 
         def on_progress(p: Progress) -> None:
             nonlocal last_preview, preview_count, last_weights
-            last_weights = p.weights
+            last_weights = dict(p.weights)
             if self.stopping.is_set() or job.id in self.cancel_requested:
                 raise _Cancelled
             total = p.losses.get("total", sum(p.losses.values()))
@@ -393,7 +393,7 @@ class Worker:
             progress = {"step": p.step, "total_steps": p.total_steps, "scale": p.scale, "scales": p.scales,
                         "width": p.size[1], "height": p.size[0], "losses": p.losses,
                         "elapsed": round(p.elapsed, 2), "eta": round(p.eta, 2), "preview": preview_count,
-                        "weights": dict(zip(("content", "style", "tv"), p.weights))}
+                        "weights": dict(p.weights)}
             now = time.monotonic()
             if now - last_preview >= self.preview_every or p.step == p.total_steps:
                 preview_count += 1
@@ -415,8 +415,7 @@ class Worker:
                          for i, m in enumerate(job.request.masks)]
             image = stylize(content, styles, style_weights=job.request.style_weights, masks=masks,
                             config=config, callback=on_progress)
-            weights = dict(zip(("content", "style", "tv"), last_weights)) if last_weights else None
-            meta = run_metadata("transfer", config, time.perf_counter() - start, effective_weights=weights, job=job.id,
+            meta = run_metadata("transfer", config, time.perf_counter() - start, effective_weights=last_weights, job=job.id,
                                 content=job.request.content, styles=job.request.styles,
                                 style_weights=job.request.style_weights, masks=job.request.masks)
             save_image(image, self.results / f"{job.id}.png", meta)

@@ -128,13 +128,24 @@ class StyleTarget(nn.Module):
         mask: Tensor | None = None,
     ) -> "StyleTarget":
         """Build the (blended) target from each style image's features."""
+        layers = layer_weights.keys() if layer_weights else styles[0].keys()
+        return cls.from_grams([{name: gram_matrix(feats[name]) for name in layers} for feats in styles],
+                              blend, layer_weights, mask)
+
+    @classmethod
+    def from_grams(
+        cls,
+        styles: Sequence[Mapping[str, Tensor]],
+        blend: Sequence[float] | None = None,
+        layer_weights: Mapping[str, float] | None = None,
+        mask: Tensor | None = None,
+    ) -> "StyleTarget":
+        """Build the (blended) target from each style image's Gram matrices (computed once,
+        reused by many runs)."""
         blend = list(blend) if blend is not None else [1.0] * len(styles)
         total = sum(blend)
         layers = layer_weights.keys() if layer_weights else styles[0].keys()
-        grams = {
-            name: sum(w / total * gram_matrix(feats[name]) for w, feats in zip(blend, styles))
-            for name in layers
-        }
+        grams = {name: sum(w / total * g[name] for w, g in zip(blend, styles)) for name in layers}
         return cls(grams, layer_weights, mask)
 
     def layer_losses(self, features: Mapping[str, Tensor]) -> dict[str, Tensor]:

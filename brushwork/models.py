@@ -104,12 +104,13 @@ def load_model(name_or_path: str | Path, *, expect: ModelKind | None = None) -> 
         raise InputError(f"model {str(path)!r} is an {kind} model; this command needs {wanted}")
     arch = json.loads(header["arch"])
     network: nn.Module
-    if kind == "fast":
-        network = TransformerNet(**{"output": "sigmoid", **arch})  # files without "output" predate it
-        target = network
-    else:
-        network = AdaINNet(Decoder(**arch))
-        target = network.decoder
+    with torch.random.fork_rng(devices=[]):  # the layers' random init is overwritten: leave the caller's RNG alone
+        if kind == "fast":
+            network = TransformerNet(**{"output": "sigmoid", **arch})  # files without "output" predate it
+            target = network
+        else:
+            network = AdaINNet(Decoder(**arch))
+            target = network.decoder
     try:
         target.load_state_dict(tensors)
     except RuntimeError as exc:

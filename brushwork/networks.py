@@ -132,14 +132,14 @@ ADAIN_STYLE_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1")
 class AdaINNet(nn.Module):
     """Encoder (fixed VGG-19 to relu4_1), AdaIN, decoder. Images are RGB in [0, 1]."""
 
-    def __init__(self, decoder: Decoder | None = None) -> None:
+    def __init__(self, decoder: Decoder | None = None, *, compute_dtype: torch.dtype = torch.float32) -> None:
         super().__init__()
-        self.encoder = VGGFeatures(ADAIN_STYLE_LAYERS)
+        self.encoder = VGGFeatures(ADAIN_STYLE_LAYERS, compute_dtype=compute_dtype)
         self.encoder.requires_grad_(False)
         self.decoder = decoder if decoder is not None else Decoder()
 
-    def encode(self, image: Tensor) -> dict[str, Tensor]:
-        return self.encoder(image)
+    def encode(self, image: Tensor, compute_dtype: torch.dtype | None = None) -> dict[str, Tensor]:
+        return self.encoder(image, compute_dtype=compute_dtype)
 
     def decode(self, features: Tensor, like: Tensor, *, clamp: bool = True) -> Tensor:
         """Pixels from features, resized to ``like``'s height and width (VGG's pooling rounds
@@ -157,15 +157,17 @@ class AdaINNet(nn.Module):
         alpha: float = 1.0,
         weights: Sequence[float] | None = None,
         masks: Sequence[Tensor | None] | None = None,
+        compute_dtype: torch.dtype | None = None,
     ) -> Tensor:
         """Stylize ``content`` with one or more ``styles``.
 
         ``alpha`` trades content (0) against style (1). Without masks, several styles are
         interpolated by ``weights`` in feature space; with masks, each region of the content
-        gets its own style's statistics (Huang & Belongie, section 7).
+        gets its own style's statistics (Huang & Belongie, section 7). ``compute_dtype``
+        overrides the encoder's precision for this call only.
         """
-        feats = self.encode(content)[ADAIN_LAYER]
-        stats = [channel_stats(self.encode(s)[ADAIN_LAYER]) for s in styles]
+        feats = self.encode(content, compute_dtype)[ADAIN_LAYER]
+        stats = [channel_stats(self.encode(s, compute_dtype)[ADAIN_LAYER]) for s in styles]
         weights = list(weights) if weights is not None else [1.0] * len(styles)
         total = sum(weights)
         if masks is None or all(m is None for m in masks):

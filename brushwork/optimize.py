@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from typing import Callable, Literal, Sequence
+from typing import Callable, Literal, Mapping, Sequence
 
 import torch
 from torch import Tensor, nn
@@ -44,8 +44,8 @@ class Progress:
     eta: float
     image: Tensor = field(repr=False)
     finish: Callable[[Tensor], Tensor] = field(repr=False, default=lambda x: x)
-    weights: tuple[float, float, float] = (0.0, 0.0, 0.0)
-    """alpha, beta, gamma in force at this step (schedules and style balance applied)."""
+    weights: Mapping[str, float] = field(default_factory=dict)
+    """Each loss term's weight in force at this step, by name (schedules and style balance applied)."""
 
     def preview(self) -> Tensor:
         """The current image after post-processing, detached, on the CPU, clamped to [0, 1]."""
@@ -55,48 +55,75 @@ class Progress:
 ProgressCallback = Callable[[Progress], None]
 
 
-@dataclass
-class LossWeights:
-    """alpha, beta, gamma of the paper, with optional schedules over the run."""
+@dataclass(frozen=True)
+class Term:
+    """A term's weight in the objective and how it changes over the run (alpha, beta, gamma
+    of the paper are the ``content``, ``style`` and ``tv`` terms)."""
 
-    content: float = 1.0
-    style: float = 1.0
-    tv: float = 0.0
-    style_schedule: WeightSchedule = field(default_factory=WeightSchedule)
-    tv_schedule: WeightSchedule = field(default_factory=WeightSchedule)
+    weight: float
+    schedule: WeightSchedule = field(default_factory=WeightSchedule)
 
-    def at(self, progress: float) -> tuple[float, float, float]:
-        return self.content, self.style * self.style_schedule(progress), self.tv * self.tv_schedule(progress)
+    def at(self, progress: float) -> float:
+        return self.weight * self.schedule(progress)
+
+
+Weights = Mapping[str, Term]
+"""The objective's weights by term name, in the order the terms are summed."""
+
+LossFn = Callable[[Tensor, Mapping[str, Tensor]], Tensor]
+"""One loss term: (image, its VGG features by layer name) -> a scalar."""
+
+
+def weights_at(weights: Weights, progress: float) -> dict[str, float]:
+    return {name: term.at(progress) for name, term in weights.items()}
+
+
+def style_term(targets: Sequence[tuple[StyleTarget, float]]) -> LossFn | None:
+    """The style term: each target's loss times its strength (None without targets)."""
+    if not targets:
+        return None
+    modules, strengths = nn.ModuleList(t for t, _ in targets), [s for _, s in targets]
+    return lambda image, features: sum((s * t(features) for t, s in zip(modules, strengths)), image.new_zeros(()))
+
+
+def paper_losses(content: ContentTarget | None, styles: Sequence[tuple[StyleTarget, float]]) -> dict[str, LossFn | None]:
+    """The three terms of Gatys et al.: content, style and total variation (None: not in this run)."""
+    return {
+        "content": None if content is None else (lambda image, features: content(features)),
+        "style": style_term(styles),
+        "tv": lambda image, features: total_variation(image),
+    }
 
 
 class Objective(nn.Module):
-    """``alpha * content + beta * sum(style targets) + gamma * TV`` for images of one size."""
+    """The weighted sum of named loss terms for images of one size.
 
-    def __init__(
-        self,
-        extractor: VGGFeatures,
-        content: ContentTarget | None,
-        styles: Sequence[tuple[StyleTarget, float]],
-        weights: LossWeights,
-    ) -> None:
+    ``losses`` maps a term's name to its function (None: the term is not part of this run);
+    ``weights`` gives each name's weight and schedule. A term whose weight is 0 at a step is
+    not computed and reports 0. Adding a term (a temporal one, say) is one function and one
+    entry in each mapping.
+    """
+
+    def __init__(self, extractor: VGGFeatures, losses: Mapping[str, LossFn | None], weights: Weights) -> None:
         super().__init__()
+        unknown = set(losses) - set(weights)
+        if unknown:
+            raise ValueError(f"loss terms without a weight: {sorted(unknown)}")
         self.extractor = extractor
-        self.content = content
-        self.styles = nn.ModuleList(target for target, _ in styles)
-        self.style_strengths = [strength for _, strength in styles]
+        self.losses = dict(losses)
         self.weights = weights
 
     def forward(self, image: Tensor, progress: float = 0.0) -> tuple[Tensor, dict[str, Tensor]]:
-        alpha, beta, gamma = self.weights.at(progress)
         features = self.extractor(image)
         zero = image.new_zeros(())
-        terms = {
-            "content": self.content(features) if self.content is not None and alpha > 0 else zero,
-            "style": sum((s * t(features) for t, s in zip(self.styles, self.style_strengths)), zero),
-            "tv": total_variation(image) if gamma > 0 else zero,
-        }
-        total = alpha * terms["content"] + beta * terms["style"] + gamma * terms["tv"]
-        return total, terms
+        total: Tensor | None = None
+        values: dict[str, Tensor] = {}
+        for name, term in self.weights.items():
+            weight, loss = term.at(progress), self.losses.get(name)
+            values[name] = loss(image, features) if loss is not None and weight > 0 else zero
+            if loss is not None and weight > 0:
+                total = weight * values[name] if total is None else total + weight * values[name]
+        return (zero if total is None else total), values
 
 
 def _make_optimizer(name: OptimizerName, param: Tensor, steps: int, lr: float, history: int) -> torch.optim.Optimizer:
@@ -195,7 +222,7 @@ def run_pyramid(
             elapsed = time.perf_counter() - start
             losses = {"total": total.item()} | {k: v.item() for k, v in terms.items()}
             eta = elapsed / work_done * (total_work - work_done)
-            weights = objective.weights.at((step - 1) / total_steps)
+            weights = weights_at(objective.weights, (step - 1) / total_steps)
             event = Progress(step, total_steps, index + 1, len(schedule.sizes), size, losses, elapsed, eta, x, finish,
                              weights)
             try:

@@ -7,10 +7,11 @@ Both keep the content's colours on request, like the optimiser's ``preserve_colo
 
 from __future__ import annotations
 
+import copy
 from typing import Sequence
 
 import torch
-from torch import Tensor
+from torch import Tensor, nn
 
 from . import color
 from .devices import autocast, resolve_device, resolve_precision
@@ -29,21 +30,36 @@ def _keep_colors(out: Tensor, content: Tensor, mode: str) -> Tensor:
     return out
 
 
+def placed(net: nn.Module, device: str | None) -> tuple[nn.Module, torch.device]:
+    """The network to run on ``device``, never the caller's moved: where it already is (or
+    ``device`` is None), it runs as it is; elsewhere on a copy. Front ends that run many
+    passes move their network once themselves and pass None."""
+    here = next(net.parameters()).device
+    if device is None:
+        return net, here
+    wanted = resolve_device(device)
+    if (wanted.type, wanted.index or 0) == (here.type, here.index or 0):
+        return net, here
+    return copy.deepcopy(net).to(wanted), wanted
+
+
 @torch.no_grad()
 def fast_stylize(
-    net: TransformerNet, images: Tensor, *, preserve_color: str = "none", device: str = "auto", precision: str = "auto",
+    net: TransformerNet, images: Tensor, *, preserve_color: str = "none", device: str | None = None,
+    precision: str = "auto",
 ) -> Tensor:
-    """(B, 3, H, W) in [0, 1] -> the same shape, in the network's style."""
+    """(B, 3, H, W) in [0, 1] -> the same shape, in the network's style, on the images' device.
+
+    Runs where the network is (``device`` None) or on a copy on ``device``."""
     if isinstance(images, Tensor) and images.ndim == 4 and images.shape[0] > 1:
         images = torch.cat([as_image(image, f"image {i + 1}") for i, image in enumerate(images)])
     else:
         images = as_image(images, "image")
-    dev = resolve_device(device)
-    net = net.to(dev).eval()
+    net, dev = placed(net, device)
     x = images.to(dev)
     with autocast(dev, precision):
         out = net(x).float()
-    return _keep_colors(out, x, preserve_color).clamp(0, 1).cpu()
+    return _keep_colors(out, x, preserve_color).clamp(0, 1).to(images.device)
 
 
 @torch.no_grad()
@@ -57,7 +73,7 @@ def adain_stylize(
     masks: Sequence[Tensor | None] | None = None,
     preserve_color: str = "none",
     style_size: int | None = 512,
-    device: str = "auto",
+    device: str | None = None,
     precision: str = "auto",
 ) -> Tensor:
     """Content (1, 3, H, W) in the manner of ``styles``; see :meth:`AdaINNet.forward`."""
@@ -74,16 +90,16 @@ def adain_stylize(
             raise InputError("style weights must be non-negative and not all zero")
     if masks is not None and len(masks) != len(styles):
         raise InputError(f"{len(masks)} masks given for {len(styles)} styles; give one per style")
-    dev = resolve_device(device)
-    net = net.to(dev).eval()
-    net.encoder.compute_dtype = resolve_precision(precision, dev)
+    net, dev = placed(net, device)
+    dtype = resolve_precision(precision, dev)
     if preserve_color == "histogram":  # give the paintings the photo's colours first
         styles = [color.match_color(s, content) for s in styles]
     if style_size:
         styles = [resize(s, fit_long_side(*s.shape[-2:], style_size)) for s in styles]
     with autocast(dev, precision):
         out = net(content.to(dev), [s.to(dev) for s in styles], alpha=alpha, weights=weights,
-                  masks=None if masks is None else [None if m is None else m.to(dev) for m in masks]).float()
+                  masks=None if masks is None else [None if m is None else m.to(dev) for m in masks],
+                  compute_dtype=dtype).float()
     if preserve_color == "luminance":
         out = color.combine_luminance(out, content.to(dev))
-    return out.clamp(0, 1).cpu()
+    return out.clamp(0, 1).to(content.device)

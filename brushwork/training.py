@@ -15,6 +15,8 @@ callback, and use bfloat16 autocast where the CPU or GPU has it.
 
 from __future__ import annotations
 
+import functools
+
 import math
 import random
 import time
@@ -274,6 +276,17 @@ def _resumable(settings: dict) -> dict:
     return {k: v for k, v in settings.items() if k not in ("steps", "checkpoint_every", "device", "max_minutes")}
 
 
+
+def _isolated_rng(train):
+    """Training seeds the generator for reproducible runs; the caller's random state is
+    restored afterwards, so that training never changes what the caller draws next."""
+    @functools.wraps(train)
+    def wrapper(*args, **kwargs):
+        with torch.random.fork_rng(devices=[]):
+            return train(*args, **kwargs)
+    return wrapper
+
+@_isolated_rng
 def train_fast(
     style: Tensor, images: str | Path, output: str | Path, config: FastTrainConfig = FastTrainConfig(), *,
     resume: bool = False, callback: TrainingCallback | None = None,
@@ -313,6 +326,7 @@ def train_fast(
     return model.eval().cpu()
 
 
+@_isolated_rng
 def train_adain(
     images: str | Path, styles: str | Path, output: str | Path, config: AdaINTrainConfig = AdaINTrainConfig(), *,
     resume: bool = False, callback: TrainingCallback | None = None,
@@ -324,8 +338,7 @@ def train_adain(
     photos = ImageFolder(images, config.size, seed=config.seed)
     paintings = ImageFolder(styles, config.size, role="style images", seed=config.seed + 1, rotate=True,
                             hue=config.hue_jitter)
-    net = AdaINNet(Decoder(config.width)).to(device).train()
-    net.encoder.compute_dtype = resolve_precision(config.precision, device)
+    net = AdaINNet(Decoder(config.width), compute_dtype=resolve_precision(config.precision, device)).to(device).train()
 
     def loss_fn(step: int) -> dict[str, Tensor]:
         content, style = photos.batch(config.batch).to(device), paintings.batch(config.batch).to(device)

@@ -7,6 +7,7 @@ whose field defaults are the only defaults: the CLI and the web studio read them
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 from dataclasses import asdict, dataclass, field, fields, replace
@@ -21,8 +22,8 @@ from .errors import InputError
 from .devices import PRECISIONS, Precision, check_fits, resolve_device, resolve_precision
 from .features import VGG19_LAYERS, Pooling, VGGFeatures, check_layers, layer_stride
 from .image_io import as_image, as_image_list, fit_long_side, labelled_grid, resize, tensor_to_pil
-from .losses import ContentTarget, StyleTarget, energy_ratio
-from .optimize import LossWeights, Objective, OptimizerName, ProgressCallback, run_pyramid
+from .losses import ContentTarget, StyleTarget, energy_ratio, gram_matrix
+from .optimize import Objective, OptimizerName, ProgressCallback, Term, Weights, paper_losses, run_pyramid
 from .schedules import MultiScaleSchedule, WeightSchedule
 
 InitName = Literal["content", "noise", "image", "adain"]
@@ -198,20 +199,101 @@ def _noise_like(shape: tuple[int, ...], seed: int, device: torch.device) -> Tens
     return torch.rand(shape, generator=generator).to(device)
 
 
+_PREPARED_FIELDS = ("content_layers", "style_layers", "style_layer_weights", "style_scale", "pooling", "precision", "device")
+"""The config fields that style targets depend on: a run must agree with its prepared styles on these."""
+
+
+@functools.lru_cache(maxsize=8)
+def shared_extractor(layers: tuple[str, ...], pooling: str, dtype: torch.dtype, device: torch.device) -> VGGFeatures:
+    """VGG-19 for these layers, built once per process, device and precision and shared by
+    every run (its weights are frozen and its forward pass keeps no state)."""
+    return VGGFeatures(layers, pooling=pooling, compute_dtype=dtype).to(device)
+
+
+class PreparedStyles:
+    """Style images on a device, with their Gram matrices computed once per size and kept.
+
+    Make one with :func:`prepare_styles` and pass it to :func:`stylize` in place of the
+    style images: a hundred contents at one output size then cost one set of style
+    features per scale, not a hundred. With ``preserve_color`` the styles are recoloured
+    for each content, so their targets are recomputed per run from the images kept here.
+    """
+
+    def __init__(self, images: Sequence[Tensor], config: TransferConfig, layers: tuple[str, ...],
+                 device: torch.device) -> None:
+        self.sources = list(images)
+        self.config = config
+        self.layers, self.device = layers, device
+        self.images = [image.to(device) for image in images]
+        self.extractor = shared_extractor(layers, config.pooling, resolve_precision(config.precision, device), device)
+        self.layer_weights = dict(zip(config.style_layers, config.style_layer_weights or [1.0] * len(config.style_layers)))
+        self.min_side = layer_stride(max(layers, key=VGG19_LAYERS.index))
+        self._grams: dict[tuple[int, int], dict[str, Tensor]] = {}
+        self.computed = 0
+        """How many Gram sets were computed (one per style image and output long side)."""
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    @torch.no_grad()
+    def grams(self, index: int, long_side: int) -> dict[str, Tensor]:
+        """Gram matrices of style ``index`` sized for an output whose long side is ``long_side``."""
+        key = (index, long_side)
+        if key not in self._grams:
+            style = self.images[index]
+            features = self.extractor(resize(style, _style_size(style, long_side, self.config.style_scale, self.min_side)))
+            self._grams[key] = {name: gram_matrix(features[name]) for name in self.layer_weights}
+            self.computed += 1
+        return self._grams[key]
+
+    def targets(self, size: tuple[int, int], strengths: Sequence[float], masks: Sequence[Tensor | None],
+                blend: bool) -> list[tuple[StyleTarget, float]]:
+        """The style targets for an output of ``size``: one blended target, or one per masked style."""
+        grams = [self.grams(i, max(size)) for i in range(len(self.images))]
+        if blend:
+            return [(StyleTarget.from_grams(grams, strengths, self.layer_weights), 1.0)]
+        return [(StyleTarget.from_grams([g], None, self.layer_weights, None if m is None else resize(m.to(self.device), size)), w)
+                for g, w, m in zip(grams, strengths, masks)]
+
+    def check_matches(self, config: TransferConfig) -> None:
+        for name in _PREPARED_FIELDS:
+            if getattr(config, name) != getattr(self.config, name):
+                raise InputError(f"the styles were prepared with {name}={getattr(self.config, name)!r} but this run "
+                                 f"has {getattr(config, name)!r}; prepare them with the run's config")
+
+
+def prepare_styles(styles: Sequence[Tensor], config: TransferConfig = TransferConfig()) -> PreparedStyles:
+    """Style images made ready for :func:`stylize` on ``config.device``: checked, moved to
+    the device once, their targets computed on first use and kept for every later run."""
+    images = as_image_list(styles, "style image")
+    if not images:
+        raise InputError("at least one style image is needed")
+    layers = tuple(dict.fromkeys(config.content_layers + config.style_layers))
+    return PreparedStyles(images, config, layers, resolve_device(config.device))
+
+
 @dataclass
 class _Job:
     """What one run optimises, before it is cut to the sizes of the pyramid."""
 
     output_size: tuple[int, int]
     init: Tensor
+    weights: Weights
     content: Tensor | None = None
     content_layers: tuple[str, ...] = ()
-    styles: list[Tensor] = field(default_factory=list)
+    styles: PreparedStyles | list[Tensor] = field(default_factory=list)
     style_strengths: list[float] = field(default_factory=list)
     masks: list[Tensor | None] = field(default_factory=list)
     blend: bool = True
-    weights: LossWeights = field(default_factory=LossWeights)
     finish_with: Tensor | None = None  # content whose chroma luminance mode restores
+    like: Tensor | None = None  # the caller's image: the result takes its device and dtype
+
+
+def _paper_weights(config: TransferConfig, *, content: bool = True, style: bool = True) -> dict[str, Term]:
+    """alpha, beta, gamma from the config, as named terms (a term not in the job weighs 0)."""
+    return {"content": Term(config.content_weight if content else 0.0),
+            "style": Term(config.style_weight if style else 0.0, config.style_schedule),
+            "tv": Term(config.tv_weight, config.tv_schedule)}
 
 
 def check_output_size(size: tuple[int, int], layers: Sequence[str], config: TransferConfig,
@@ -258,17 +340,14 @@ def check_transfer(
 
 
 def _run(job: _Job, config: TransferConfig, callback: ProgressCallback | None) -> Tensor:
-    torch.manual_seed(config.seed)
     device = resolve_device(config.device)
-    style_layers = config.style_layers if job.styles else ()
+    style_layers = config.style_layers if len(job.styles) else ()
     layers = tuple(dict.fromkeys(job.content_layers + style_layers))
     check_output_size(job.output_size, layers, config, device)
-    deepest = max(layers, key=VGG19_LAYERS.index)
-    min_side = layer_stride(deepest)
-    extractor = VGGFeatures(layers, pooling=config.pooling, compute_dtype=resolve_precision(config.precision, device)).to(device)
-    layer_weights = dict(zip(config.style_layers, config.style_layer_weights or [1.0] * len(config.style_layers)))
+    extractor = shared_extractor(layers, config.pooling, resolve_precision(config.precision, device), device)
+    styles = job.styles if isinstance(job.styles, PreparedStyles) else (
+        PreparedStyles(job.styles, config, layers, device) if job.styles else None)
     content = job.content.to(device) if job.content is not None else None
-    styles = [s.to(device) for s in job.styles]
 
     Targets = tuple[ContentTarget | None, list[tuple[StyleTarget, float]]]
 
@@ -278,30 +357,23 @@ def _run(job: _Job, config: TransferConfig, callback: ProgressCallback | None) -
         if content is not None:
             feats = extractor(resize(content, size))
             content_target = ContentTarget({n: feats[n] for n in job.content_layers})
-        style_feats = [extractor(resize(s, _style_size(s, max(size), config.style_scale, min_side))) for s in styles]
-        targets: list[tuple[StyleTarget, float]] = []
-        if style_feats and job.blend:
-            targets.append((StyleTarget.from_features(style_feats, job.style_strengths, layer_weights), 1.0))
-        else:
-            for feats, strength, mask in zip(style_feats, job.style_strengths, job.masks):
-                mask = None if mask is None else resize(mask.to(device), size)
-                targets.append((StyleTarget.from_features([feats], None, layer_weights, mask), strength))
-        return content_target, targets
+        style_targets = [] if styles is None else styles.targets(size, job.style_strengths, job.masks, job.blend)
+        return content_target, style_targets
 
-    weights = job.weights
+    weights = dict(job.weights)
     final: Targets | None = None  # the output size's targets, when the balance needed them first
-    if config.balance == "energy" and content is not None and styles and weights.content > 0:
+    if config.balance == "energy" and content is not None and styles is not None and weights["content"].weight > 0:
         final = targets_at(job.output_size)
         content_target, style_targets = final
         content_feats = {n: getattr(content_target, f"target_{n}") for n in job.content_layers}
         ratio = sum(strength * energy_ratio(content_feats, {n: getattr(t, f"gram_{n}") for n in t.layer_weights},
-                                            layer_weights) for t, strength in style_targets)
+                                            styles.layer_weights) for t, strength in style_targets)
         ratio /= sum(strength for _, strength in style_targets)
-        weights = replace(weights, style=weights.style * min(max(ratio, 1e-3), 1e3))
+        weights["style"] = replace(weights["style"], weight=weights["style"].weight * min(max(ratio, 1e-3), 1e3))
 
     def make_objective(size: tuple[int, int]) -> Objective:
         content_target, style_targets = final if final is not None and size == job.output_size else targets_at(size)
-        return Objective(extractor, content_target, style_targets, weights)
+        return Objective(extractor, paper_losses(content_target, style_targets), weights)
 
     finish = _finisher(job.finish_with, device)
     schedule = MultiScaleSchedule.pyramid(
@@ -313,7 +385,9 @@ def _run(job: _Job, config: TransferConfig, callback: ProgressCallback | None) -
             learning_rate=config.learning_rate, lbfgs_history=config.lbfgs_history,
             finish=finish, callback=callback,
         )
-    return finish(result).clamp(0, 1).cpu()
+    result = finish(result).clamp(0, 1)
+    like = job.like if job.like is not None else torch.empty(0)
+    return result.to(device=like.device, dtype=like.dtype if like.is_floating_point() else torch.float32)
 
 
 def _finisher(chroma_source: Tensor | None, device: torch.device):
@@ -326,7 +400,7 @@ def _finisher(chroma_source: Tensor | None, device: torch.device):
 
 def stylize(
     content: Tensor,
-    styles: Sequence[Tensor],
+    styles: Sequence[Tensor] | PreparedStyles,
     *,
     style_weights: Sequence[float] | None = None,
     masks: Sequence[Tensor | None] | None = None,
@@ -339,9 +413,16 @@ def stylize(
     ``style_weights`` blend several styles (relative; default equal). ``masks`` (one per
     style, (1, 1, H, W) in [0, 1], ``None`` for "everywhere") confine each style to a region;
     then each style's weight is its strength in its region. ``init_image`` is required when
-    ``config.init == "image"``. Returns (1, 3, H, W) in [0, 1] with long side ``config.size``.
+    ``config.init == "image"``. ``styles`` may be a :class:`PreparedStyles` made with this
+    config, whose targets are then reused. Returns (1, 3, H, W) in [0, 1] with long side
+    ``config.size``, on the device and in the (floating) dtype of ``content``.
     """
+    like = content
     content = as_image(content, "content image")
+    prepared = styles if isinstance(styles, PreparedStyles) else None
+    if prepared is not None:
+        prepared.check_matches(config)
+        styles = prepared.sources
     styles = as_image_list(styles, "style image")
     if isinstance(masks, Tensor):
         masks = [masks]
@@ -365,10 +446,10 @@ def stylize(
         style_images = [color.match_color(s, content) for s in styles]
 
     init = _initial_image(config, content, output_size, init_image, style_images, strengths, mask_list)
-    weights = LossWeights(config.content_weight, config.style_weight, config.tv_weight, config.style_schedule, config.tv_schedule)
     job = _Job(
-        output_size, init, content, config.content_layers, style_images, strengths, mask_list,
-        blend=all(m is None for m in mask_list), weights=weights, finish_with=finish_with,
+        output_size, init, _paper_weights(config), content, config.content_layers,
+        prepared if prepared is not None and config.preserve_color == "none" else style_images, strengths, mask_list,
+        blend=all(m is None for m in mask_list), finish_with=finish_with, like=like,
     )
     return _run(job, config, callback)
 
@@ -428,12 +509,11 @@ def reconstruct(
     The classic experiment of Gatys et al. (Fig. 1): shallow layers give the photo back
     almost exactly, deep layers keep the arrangement but lose the exact pixels.
     """
-    content = as_image(content, "content image")
+    like, content = content, as_image(content, "content image")
     check_layers([layer])
     size = fit_long_side(*content.shape[-2:], config.size)
     init = _noise_like((1, 3, *size), config.seed, torch.device("cpu"))
-    weights = LossWeights(content=config.content_weight, style=0.0, tv=config.tv_weight, tv_schedule=config.tv_schedule)
-    return _run(_Job(size, init, content, (layer,), weights=weights), config, callback)
+    return _run(_Job(size, init, _paper_weights(config, style=False), content, (layer,), like=like), config, callback)
 
 
 def synthesize_texture(
@@ -448,14 +528,15 @@ def synthesize_texture(
 
     ``layers`` defaults to ``config.style_layers``; the output has the style's aspect ratio.
     """
-    style = as_image(style, "style image")
+    like, style = style, as_image(style, "style image")
     if layers is not None:
         check_layers(layers)
         config = replace(config, style_layers=tuple(layers), style_layer_weights=None)
     size = fit_long_side(*style.shape[-2:], config.size)
     init = _noise_like((1, 3, *size), config.seed, torch.device("cpu"))
-    weights = LossWeights(0.0, config.style_weight, config.tv_weight, config.style_schedule, config.tv_schedule)
-    return _run(_Job(size, init, styles=[style], style_strengths=[1.0], masks=[None], weights=weights), config, callback)
+    job = _Job(size, init, _paper_weights(config, content=False), styles=[style], style_strengths=[1.0], masks=[None],
+               like=like)
+    return _run(job, config, callback)
 
 
 def stylize_grid(

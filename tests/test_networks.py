@@ -331,3 +331,20 @@ def test_training_bar_reports_the_mean_of_the_last_steps():
                                    {"total": 2.0, "content": 4.0}, {"total": 3.0, "content": 2.0}], start=1):
         bar(TrainingProgress(step, 4, losses, 0.0, 0.0))
     assert bar.recent_losses() == {"total": 2.0, "reconstruction": 1.0, "content": 3.0}  # step 1 has left the window
+
+
+def test_running_a_network_never_changes_it():
+    import torch
+
+    from brushwork.models import load_model
+    from brushwork.realtime import adain_stylize
+
+    net = load_model("adain", expect="adain").network
+    before = {k: v.clone() for k, v in net.state_dict().items()}
+    dtype = net.encoder.compute_dtype
+    image = torch.rand(1, 3, 48, 48)
+    rng = torch.random.get_rng_state()
+    adain_stylize(net, image, [image.flip(-1)], precision="bfloat16", device="cpu")
+    assert net.encoder.compute_dtype == dtype and not net.training
+    assert all(torch.equal(before[k], v) for k, v in net.state_dict().items())
+    assert torch.equal(torch.random.get_rng_state(), rng)

@@ -211,7 +211,7 @@ def test_style_weight_trades_content_for_style(content, style):
 def _effective_beta(content, style, **options) -> float:
     seen = []
     stylize(content, [style], config=TransferConfig(size=48, steps=1, scales=1, **options), callback=seen.append)
-    return seen[-1].weights[1]
+    return seen[-1].weights["style"]
 
 
 def test_energy_balance_weighs_faint_styles_less(content, style):
@@ -221,3 +221,40 @@ def test_energy_balance_weighs_faint_styles_less(content, style):
     strong = _effective_beta(content, style, style_weight=7.0)
     faint = _effective_beta(content, style * 0.3 + 0.35, style_weight=7.0)
     assert strong != 7.0 and 0 < faint < 0.5 * strong
+
+
+# ---- the engine's parts: prepared styles, named terms, no hidden state ----------------------
+
+def test_prepared_styles_are_computed_once_for_many_contents(content, style):
+    from brushwork import TransferConfig, prepare_styles, stylize
+
+    config = TransferConfig(size=96, steps=2, scales=2, device="cpu", precision="float32")
+    prepared = prepare_styles([style], config)
+    contents = [content, content.flip(-1), content.flip(-2), content * 0.5]
+    outputs = [stylize(c, prepared, config=config) for c in contents]
+    assert prepared.computed == 2  # one Gram set per scale, for all four contents
+    assert torch.equal(outputs[0], stylize(content, [style], config=config))  # same pixels as unprepared
+    with pytest.raises(InputError, match="prepared with style_scale=1.0"):
+        stylize(content, prepared, config=TransferConfig(size=48, steps=2, style_scale=2.0, device="cpu",
+                                                         precision="float32"))
+
+
+def test_a_run_leaves_the_global_random_state_alone(content, style):
+    from brushwork import TransferConfig, stylize
+
+    before = torch.random.get_rng_state()
+    stylize(content, [style], config=TransferConfig(size=48, steps=2, scales=1, init="noise", seed=7, device="cpu"))
+    assert torch.equal(torch.random.get_rng_state(), before)
+
+
+def test_the_objective_takes_a_new_term_as_one_entry(content):
+    from brushwork.features import VGGFeatures
+    from brushwork.optimize import Objective, Term
+
+    extractor = VGGFeatures(["relu1_1"])
+    brightness = lambda image, features: (image.mean() - 0.9) ** 2  # noqa: E731 - a term is any function
+    objective = Objective(extractor, {"bright": brightness}, {"bright": Term(2.0)})
+    total, values = objective(content)
+    assert set(values) == {"bright"} and torch.isclose(total, 2.0 * values["bright"])
+    with pytest.raises(ValueError, match="without a weight"):
+        Objective(extractor, {"bright": brightness}, {})
