@@ -11,6 +11,7 @@ import dataclasses
 import glob
 import json
 import math
+import shlex
 import sys
 import time
 from pathlib import Path
@@ -22,17 +23,17 @@ from tqdm import tqdm
 
 from . import __version__
 from . import cli_networks as networks
-from .cli_networks import load_style_masks
 from .errors import BrushworkError, InputError
-from .image_io import check_output_path, image_size, load_image, save_gif, save_image, source_label, tensor_to_pil
+from .image_io import check_output_path, load_image, save_gif, save_image, source_label, tensor_to_pil
 from .devices import resolve_device
 from .metrics import score
 from .optimize import Progress
+from .runner import Runner, TransferRequest
 from .paths import check_new, check_not_input, same_file
 from .samples import SAMPLES
 from .schedules import WeightSchedule
-from .transfer import (DEMO_CONFIG, QUALITY_PRESETS, RECONSTRUCT_CONFIG, TransferConfig, build_config, check_transfer, reconstruct,
-                       run_metadata, stylize, stylize_grid, synthesize_texture)
+from .transfer import (DEMO_CONFIG, QUALITY_PRESETS, RECONSTRUCT_CONFIG, TransferConfig, build_config, reconstruct,
+                       run_metadata, stylize_grid, synthesize_texture)
 
 PROG = "brushwork"
 
@@ -219,10 +220,19 @@ def step_path(output: Path, step: int) -> Path:
     return output.with_name(f"{output.stem}.step{step:05d}{output.suffix}")
 
 
+def _reporter(args: argparse.Namespace) -> Reporter:
+    return Reporter(Path(args.output), quiet=args.quiet, save_every=args.save_every, animation=args.animation,
+                    written=args.written)
+
+
+def _run_facts(args: argparse.Namespace) -> dict:
+    """What an output records of how it was asked for: the preset and the command line."""
+    return {"quality": getattr(args, "quality", None) or "default", "command_line": args.command_line}
+
+
 def _run_with_reporter(args: argparse.Namespace, job: Callable[[Reporter], "torch.Tensor"]) -> tuple["torch.Tensor", dict]:
     """Run ``job`` with a Reporter; return the image and what the metadata should say of the run."""
-    reporter = Reporter(Path(args.output), quiet=args.quiet, save_every=args.save_every, animation=args.animation,
-                        written=args.written)
+    reporter = _reporter(args)
     start = time.perf_counter()
     try:
         image = job(reporter)
@@ -230,7 +240,7 @@ def _run_with_reporter(args: argparse.Namespace, job: Callable[[Reporter], "torc
         reporter.close()
     elapsed = time.perf_counter() - start
     reporter.write_animation(image)
-    return image, {"elapsed": elapsed, "effective_weights": reporter.weights}
+    return image, {"elapsed": elapsed, "effective_weights": reporter.weights, **_run_facts(args)}
 
 
 def _check_outputs(args: argparse.Namespace, inputs: Sequence[str | None]) -> None:
@@ -260,29 +270,27 @@ def _long_sides(config: TransferConfig) -> tuple[int, int]:
 
 
 def cmd_transfer(args: argparse.Namespace) -> Path:
-    init_image, init_file = None, args.init
+    init_file = args.init
     is_file = args.init not in (None, "content", "noise", "adain")
     if is_file:
         args.init = "image"
     config = _config(args)
     _check_outputs(args, [args.content, *args.styles, *(args.mask or []), init_file if is_file else None])
-    # Everything the engine would refuse about sizes, from the files' headers: messages name
-    # the files' own sizes, and nothing is decoded for a run that cannot happen.
-    mask_sizes = None if not args.mask else [None if m.lower() == "none" else image_size(m, "mask") for m in args.mask]
-    check_transfer(config, image_size(args.content, "content image"), styles=len(args.styles),
-                   style_weights=args.style_weights, mask_sizes=mask_sizes)
-    content_px, style_px = _long_sides(config)
-    if is_file:
-        init_image = load_image(init_file, "initial image", long_side=content_px)
-    content = load_image(args.content, "content image", long_side=content_px)
-    styles = [load_image(s, "style image", long_side=style_px) for s in args.styles]
-    masks = load_style_masks(args.mask, len(args.styles), long_side=content_px)
-    image, run = _run_with_reporter(args, lambda cb: stylize(
-        content, styles, style_weights=args.style_weights, masks=masks, init_image=init_image, config=config, callback=cb))
-    meta = run_metadata("transfer", config, **run, content=args.content, styles=args.styles,
-                     style_weights=args.style_weights, masks=args.mask,
-                     init_image=None if init_image is None else init_file)
-    return save_image(image, args.output, meta)
+    masks = None if not args.mask else [None if m.lower() == "none" else m for m in args.mask]
+    if masks is not None and len(masks) != len(args.styles):
+        raise InputError(f"{len(masks)} masks given for {len(args.styles)} styles; give one per style ('none' for everywhere)")
+    request = TransferRequest(args.content, args.styles, config, style_weights=args.style_weights, masks=masks,
+                              init_image=init_file if is_file else None, output=Path(args.output),
+                              metadata={"masks": args.mask, **_run_facts(args)})
+    # The runner checks everything from the files' headers before decoding anything, then
+    # loads, stylizes and saves; the CLI only reports.
+    reporter = _reporter(args)
+    try:
+        result = Runner().run(request, callback=reporter)
+    finally:
+        reporter.close()
+    reporter.write_animation(result.image)
+    return result.path
 
 
 def cmd_reconstruct(args: argparse.Namespace) -> Path:
@@ -320,7 +328,7 @@ def cmd_grid(args: argparse.Namespace) -> Path:
                              cell_px=min(config.size, 384))
     finally:
         reporter.close()
-    meta = run_metadata("grid", config, time.perf_counter() - start, content=args.content, style=args.style)
+    meta = run_metadata("grid", config, time.perf_counter() - start, content=args.content, style=args.style, **_run_facts(args))
     return save_image(sheet, args.output, meta)
 
 
@@ -380,6 +388,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SystemExit as exc:  # argparse already printed usage and the error
         return int(exc.code or 0)
     args.written = []  # every file a command writes, so that an interruption can say which
+    args.command_line = shlex.join([PROG, *(sys.argv[1:] if argv is None else argv)])
     try:
         path = COMMANDS[args.command](args)
     except BrushworkError as exc:

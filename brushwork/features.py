@@ -183,3 +183,10 @@ def activation_bytes(height: int, width: int, deepest: str, *, batch: int = 1) -
         stride = layer_stride(name)
         total += layer_channels(name) * (height // stride + 1) * (width // stride + 1)
     return 4 * batch * total
+
+
+@functools.lru_cache(maxsize=8)
+def shared_extractor(layers: tuple[str, ...], pooling: str, dtype: torch.dtype, device: torch.device) -> VGGFeatures:
+    """VGG-19 for these layers, built once per process, device and precision and shared by
+    every run (its weights are frozen and its forward pass keeps no state)."""
+    return VGGFeatures(layers, pooling=pooling, compute_dtype=dtype).to(device)

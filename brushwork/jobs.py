@@ -16,7 +16,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import math
 import os
 import re
 import sqlite3
@@ -30,10 +29,11 @@ from typing import Any
 from torch import Tensor
 
 from .errors import BrushworkError, ImageTooLarge, InputError
-from .image_io import atomic_write, decode_image, image_size, load_image, load_mask, save_image, tensor_to_pil
+from .image_io import atomic_write, decode_image, tensor_to_pil
 from .optimize import Progress
 from .samples import SAMPLES
-from .transfer import TransferConfig, build_config, run_metadata, stylize
+from .runner import Runner, TransferRequest
+from .transfer import TransferConfig, build_config
 
 log = logging.getLogger("brushwork.jobs")
 
@@ -67,6 +67,14 @@ class JobRequest:
         if device != "auto" and config.device == "auto":
             config = replace(config, device=device)
         return config
+
+    def transfer_request(self, images: "ImageStore", config: TransferConfig, output: Path | None = None) -> TransferRequest:
+        """The engine's request for this job: files in place of references, which the output's
+        metadata records as given."""
+        masks = None if self.masks is None else [None if m is None else images.source(m) for m in self.masks]
+        return TransferRequest(images.source(self.content), [images.source(s) for s in self.styles], config,
+                               style_weights=self.style_weights, masks=masks, output=output,
+                               metadata={"content": self.content, "styles": self.styles, "masks": self.masks})
 
 
 @dataclass
@@ -117,10 +125,6 @@ class ImageStore:
             raise InputError(f"no image {ref!r}")
         return path
 
-    def size(self, ref: str) -> tuple[int, int]:
-        """(height, width) of an upload or sample, from the file's header."""
-        return image_size(self._source(ref), "image")
-
     def check(self, ref: str) -> None:
         if ref.startswith("sample:"):
             if ref[len("sample:"):] not in SAMPLES:
@@ -128,13 +132,8 @@ class ImageStore:
         else:
             self.path(ref)
 
-    def load(self, ref: str, role: str, *, long_side: int | None = None) -> Tensor:
-        return load_image(self._source(ref), role, long_side=long_side)
-
-    def load_mask(self, ref: str, role: str, *, long_side: int | None = None) -> Tensor:
-        return load_mask(self._source(ref), role, long_side=long_side)
-
-    def _source(self, ref: str) -> str | Path:
+    def source(self, ref: str) -> str | Path:
+        """The file of an upload, or the sample's name, for the engine to read."""
         return ref if ref.startswith("sample:") else self.path(ref)
 
 
@@ -326,6 +325,7 @@ class Worker:
         self.results.mkdir(parents=True, exist_ok=True)
         self.previews.mkdir(parents=True, exist_ok=True)
         self.preview_every, self.device = preview_every, device
+        self.runner = Runner()  # keeps the last styles' targets for the jobs that follow
         self.wake = threading.Event()
         self.stopping = threading.Event()
         self.cancel_requested: set[str] = set()
@@ -381,11 +381,8 @@ class Worker:
         last_preview = 0.0
         preview_count = 0
 
-        last_weights: dict[str, float] | None = None
-
         def on_progress(p: Progress) -> None:
-            nonlocal last_preview, preview_count, last_weights
-            last_weights = dict(p.weights)
+            nonlocal last_preview, preview_count
             if self.stopping.is_set() or job.id in self.cancel_requested:
                 raise _Cancelled
             total = p.losses.get("total", sum(p.losses.values()))
@@ -403,23 +400,12 @@ class Worker:
                 last_preview = now
             events.append(job.id, "progress", progress)
 
-        start = time.perf_counter()
         try:
             config = job.request.config(max_size=1 << 30, max_steps=1 << 30, device=self.device)
-            content = self.images.load(job.request.content, "content image", long_side=config.size)
-            styles = [self.images.load(s, "style image", long_side=math.ceil(config.size * config.style_scale))
-                      for s in job.request.styles]
-            masks = None
-            if job.request.masks:
-                masks = [None if m is None else self.images.load_mask(m, f"mask {i + 1}", long_side=config.size)
-                         for i, m in enumerate(job.request.masks)]
-            image = stylize(content, styles, style_weights=job.request.style_weights, masks=masks,
-                            config=config, callback=on_progress)
-            meta = run_metadata("transfer", config, time.perf_counter() - start, effective_weights=last_weights, job=job.id,
-                                content=job.request.content, styles=job.request.styles,
-                                style_weights=job.request.style_weights, masks=job.request.masks)
-            save_image(image, self.results / f"{job.id}.png", meta)
-            self._write_preview(job.id, image)
+            request = job.request.transfer_request(self.images, config, output=self.results / f"{job.id}.png")
+            request.metadata["job"] = job.id
+            result = self.runner.run(request, callback=on_progress)
+            self._write_preview(job.id, result.image)
         except _Cancelled:
             if self.stopping.is_set() and job.id not in self.cancel_requested:
                 log.info("job %s interrupted by server stop", job.id)

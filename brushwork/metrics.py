@@ -24,7 +24,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from .color import luminance
-from .features import VGGFeatures
+from .features import shared_extractor
 from .image_io import fit_long_side, resize
 from .losses import content_loss, gram_matrix, style_loss
 
@@ -89,7 +89,7 @@ def score(output: Tensor, content: Tensor, style: Tensor) -> Scores:
     size = tuple(output.shape[-2:])
     content = resize(content, size)
     style = resize(style, fit_long_side(*style.shape[-2:], max(size)))
-    net = VGGFeatures((CONTENT_LAYER,) + STYLE_LAYERS + SWD_LAYERS).to(output.device)
+    net = shared_extractor((CONTENT_LAYER,) + STYLE_LAYERS + SWD_LAYERS, "max", torch.float32, output.device)
     fo, fc, fs = net(output), net(content.to(output)), net(style.to(output))
     style_d = sum(style_loss(gram_matrix(fo[n]), gram_matrix(fs[n])).item() for n in STYLE_LAYERS) / len(STYLE_LAYERS)
     swd = sum(sliced_wasserstein(fo[n], fs[n]) for n in SWD_LAYERS) / len(SWD_LAYERS)

@@ -29,7 +29,8 @@ from .features import VGG19_LAYERS
 from .jobs import FINAL, DataLock, EventLog, ImageStore, Job, JobRequest, JobStore, Worker, remove_job_files
 from .samples import CONTENT_SAMPLES, STYLE_SAMPLES, sample_image
 from .schedules import WeightSchedule
-from .transfer import QUALITY_PRESETS, TransferConfig, check_transfer
+from .runner import check_request
+from .transfer import QUALITY_PRESETS, TransferConfig
 
 STUDIO = Path(__file__).parent / "studio"
 LOOPBACK = {"127.0.0.1", "localhost", "::1"}
@@ -260,13 +261,7 @@ def create_app(settings: StudioSettings) -> FastAPI:
         config = request.config(max_size=settings.max_size, max_steps=settings.max_steps, device=settings.device)
         for ref in [request.content, *request.styles, *[m for m in request.masks or [] if m]]:
             images.check(ref)
-        content_size = images.size(request.content)
-        masks = request.masks or [None] * len(request.styles)
-        check_transfer(config, content_size, styles=len(request.styles), style_weights=request.style_weights,
-                       mask_sizes=[None if m is None else images.size(m) for m in masks] if request.masks else None)
-        for index, ref in enumerate(masks, 1):
-            if ref is not None:  # an all-black mask is refused by reading it, at the size it would be used
-                images.load_mask(ref, f"mask {index}", long_side=config.size)
+        check_request(request.transfer_request(images, config))  # the worker's own checks, now
         job = store.add(request)
         events.append(job.id, "status", {"status": "queued"})
         worker.submit()

@@ -7,7 +7,6 @@ whose field defaults are the only defaults: the CLI and the web studio read them
 
 from __future__ import annotations
 
-import functools
 import math
 import re
 from dataclasses import asdict, dataclass, field, fields, replace
@@ -20,7 +19,7 @@ from torch import Tensor
 from . import color
 from .errors import InputError
 from .devices import PRECISIONS, Precision, check_fits, resolve_device, resolve_precision
-from .features import VGG19_LAYERS, Pooling, VGGFeatures, check_layers, layer_stride
+from .features import VGG19_LAYERS, Pooling, check_layers, layer_stride, shared_extractor
 from .image_io import as_image, as_image_list, fit_long_side, labelled_grid, resize, tensor_to_pil
 from .losses import ContentTarget, StyleTarget, energy_ratio, gram_matrix
 from .optimize import Objective, OptimizerName, ProgressCallback, Term, Weights, paper_losses, run_pyramid
@@ -201,13 +200,6 @@ def _noise_like(shape: tuple[int, ...], seed: int, device: torch.device) -> Tens
 
 _PREPARED_FIELDS = ("content_layers", "style_layers", "style_layer_weights", "style_scale", "pooling", "precision", "device")
 """The config fields that style targets depend on: a run must agree with its prepared styles on these."""
-
-
-@functools.lru_cache(maxsize=8)
-def shared_extractor(layers: tuple[str, ...], pooling: str, dtype: torch.dtype, device: torch.device) -> VGGFeatures:
-    """VGG-19 for these layers, built once per process, device and precision and shared by
-    every run (its weights are frozen and its forward pass keeps no state)."""
-    return VGGFeatures(layers, pooling=pooling, compute_dtype=dtype).to(device)
 
 
 class PreparedStyles:

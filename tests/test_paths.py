@@ -162,9 +162,9 @@ def test_save_every_never_replaces_earlier_steps_and_interrupt_lists_them(tmp_pa
     assert_one_line_error(code, err, "r.step00002.png' already exists; pass --overwrite")
     assert old_step.read_bytes() == b"an earlier run"
 
-    import brushwork.cli as cli
+    import brushwork.runner as runner
 
-    real = cli.stylize
+    real = runner.stylize
 
     def interrupted(*args, callback, **kwargs):  # Ctrl-C during step 3
         def on_step(event):
@@ -173,7 +173,7 @@ def test_save_every_never_replaces_earlier_steps_and_interrupt_lists_them(tmp_pa
             callback(event)
         return real(*args, callback=on_step, **kwargs)
 
-    monkeypatch.setattr(cli, "stylize", interrupted)
+    monkeypatch.setattr(runner, "stylize", interrupted)
     code, _, err = run(capsys, *argv, "--overwrite")
     assert code == 130 and "nothing written" not in err
     assert "wrote 2 files before stopping" in err and "r.step00001.png" in err and "r.step00002.png" in err
