@@ -28,8 +28,10 @@ from .image_io import check_output_path, load_image, save_gif, save_image, sourc
 from .devices import resolve_device
 from .metrics import score
 from .optimize import Progress
-from .runner import Runner, TransferRequest
+from .batch import MANIFEST, BatchItem, plan_batch, run_batch
+from .runner import METHODS, Runner, TransferRequest
 from .paths import check_new, check_not_input, same_file
+from .progress import progress_bar
 from .samples import SAMPLES
 from .schedules import WeightSchedule
 from .transfer import (DEMO_CONFIG, QUALITY_PRESETS, RECONSTRUCT_CONFIG, TransferConfig, build_config, reconstruct,
@@ -141,6 +143,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     _add_config_options(p, skip=("init",), presets=True)
 
+    p = sub.add_parser("batch", help="every content x every style (or listed pairs) into a folder; resumable, with a manifest")
+    p.add_argument("inputs", nargs="*", metavar="INPUT", help="content images, folders (searched recursively) or glob patterns")
+    p.add_argument("--style", nargs="+", metavar="STYLE", help="style images (or folders); every input is stylized with each")
+    p.add_argument("--pairs", metavar="FILE.csv", help="explicit 'content,style' pairs, one per line (instead of INPUTS and --style)")
+    p.add_argument("-o", "--output", required=True, metavar="DIR", help="output folder: OUT/PATH/NAME__STYLE.png and manifest.jsonl")
+    p.add_argument("--method", choices=METHODS, default="optimize", help="optimize (Gatys), fast (a trained per-style "
+                   "network: give --model) or adain (any style) (default: %(default)s)")
+    p.add_argument("--model", help="network for --method fast (required) or adain (default: the shipped adain)")
+    p.add_argument("--force", action="store_true", help="recompute outputs that already exist (by default an output "
+                   "with the same parameters is skipped, and one with other parameters stops the batch)")
+    p.add_argument("--no-score", action="store_true", help="leave the brushwork score figures out of the manifest")
+    p.add_argument("--quiet", action="store_true", help="no progress bars; one line per finished item")
+    _add_config_options(p, skip=("init",), presets=True)
+
     p = sub.add_parser("score", help="quality metrics of an output against its content and style")
     p.add_argument("content", help="content image")
     p.add_argument("style", help="style image")
@@ -171,8 +187,8 @@ class Reporter:
     """Turns Progress events into a progress bar, intermediate files and animation frames."""
 
     def __init__(self, output: Path, *, quiet: bool, save_every: int = 0, animation: str | None = None,
-                 written: list[Path] | None = None) -> None:
-        self.output, self.quiet, self.save_every = output, quiet, save_every
+                 written: list[Path] | None = None, position: int = 0) -> None:
+        self.output, self.quiet, self.save_every, self.position = output, quiet, save_every, position
         self.written = written if written is not None else []
         self.animation = Path(animation) if animation else None
         self.frames: list[Image.Image] = []
@@ -183,8 +199,7 @@ class Reporter:
     def __call__(self, event: Progress) -> None:
         self.weights = dict(event.weights)
         if self.bar is None and not self.quiet:
-            self.bar = tqdm(total=event.total_steps, file=sys.stderr, dynamic_ncols=True,
-                            bar_format="{desc} {percentage:3.0f}%|{bar}| {n_fmt}/{total_fmt} [{elapsed}{postfix}]")
+            self.bar = progress_bar(event.total_steps, position=self.position, leave=self.position == 0)
         if self.bar is not None:
             h, w = event.size
             self.bar.set_description_str(f"{self.prefix}scale {event.scale}/{event.scales} {w}x{h}", refresh=False)
@@ -376,7 +391,60 @@ def cmd_demo(args: argparse.Namespace) -> Path:
     return cmd_transfer(args)
 
 
-COMMANDS = {"transfer": cmd_transfer, "reconstruct": cmd_reconstruct, "texture": cmd_texture,
+def cmd_batch(args: argparse.Namespace) -> int:
+    config = _config(args)
+    if args.pairs and (args.inputs or args.style):
+        raise InputError("give either --pairs or INPUTS with --style, not both")
+    if not args.pairs and (not args.inputs or not args.style):
+        raise InputError("give INPUTS and --style STYLE (or --pairs FILE.csv)")
+    if args.method == "fast" and not args.model:
+        raise InputError("--method fast needs --model (a shipped name or a .safetensors file)")
+    out = Path(args.output)
+    if out.exists() and not out.is_dir():
+        raise InputError(f"output {args.output!r} is a file; a batch writes into a folder")
+    items = plan_batch(args.inputs, args.style or [], out, pairs=args.pairs)
+
+    def request(item: BatchItem) -> TransferRequest:
+        return TransferRequest(_resolved(item.content), [_resolved(item.style)], config, method=args.method,
+                               model=args.model, output=item.output,
+                               metadata={"quality": args.quality or "default", "command_line": args.command_line})
+
+    out.mkdir(parents=True, exist_ok=True)
+    overall = None if args.quiet else progress_bar(len(items))
+    if overall is not None:
+        overall.set_description_str("batch", refresh=False)
+    reporter = Reporter(out / "x.png", quiet=args.quiet, position=1)
+
+    def on_item(index: int, item: BatchItem, line: dict) -> None:
+        reporter.close()
+        args.written.extend([item.output] if line["status"] == "done" else [])
+        text = f"[{index + 1}/{len(items)}] {line['status']} {item.output}" + (f": {line['error']}" if line["error"] else "")
+        if overall is None:
+            print(text, flush=True)
+            return
+        overall.set_postfix_str(f"{item.output.name} {line['status']}", refresh=False)
+        overall.update(1)
+        if line["status"] == "failed":
+            overall.write(text)
+
+    try:
+        summary = run_batch(items, request, out / MANIFEST, force=args.force, scores=not args.no_score,
+                            on_item=on_item, callback=reporter)
+    finally:
+        reporter.close()
+        if overall is not None:
+            overall.close()
+    print(f"{summary}: see {out / MANIFEST}")
+    return 1 if summary.failed else 0
+
+
+def _resolved(source: str) -> str:
+    """Inputs recorded by absolute path, so that a resumed batch recognises its outputs
+    whatever the working folder was."""
+    return source if source.startswith("sample:") else str(Path(source).resolve())
+
+
+COMMANDS = {"transfer": cmd_transfer, "reconstruct": cmd_reconstruct, "texture": cmd_texture, "batch": cmd_batch,
             "grid": cmd_grid, "score": cmd_score, "serve": cmd_serve, "demo": cmd_demo, **networks.COMMANDS}
 
 
@@ -400,6 +468,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         else:
             print(f"{PROG}: interrupted; nothing written", file=sys.stderr)
         return 130
+    if isinstance(path, int):  # a command that reports for itself and says how it went
+        return path
     if path is not None:
         print(f"wrote {path}")
     return 0

@@ -9,7 +9,6 @@ from __future__ import annotations
 import argparse
 import collections
 import dataclasses
-import sys
 import time
 from pathlib import Path
 from typing import Sequence
@@ -23,6 +22,7 @@ from .devices import PRECISIONS, resolve_device
 from .errors import InputError
 from .image_io import (check_output_path, check_writable_folder, fit_long_side, image_size, load_image, load_mask,
                        resize, save_image, source_label)
+from .progress import progress_bar
 from .paths import check_new, check_not_input, expand_inputs, folder_outputs, names_folder
 from .models import export_onnx, load_model, model_metadata, save_model, shipped_models
 from .realtime import adain_stylize, fast_stylize
@@ -133,8 +133,8 @@ class TrainingBar:
         if self.quiet:
             return
         if self.bar is None:
-            self.bar = tqdm(total=event.total_steps, initial=event.step - 1, file=sys.stderr, dynamic_ncols=True,
-                            bar_format="training {percentage:3.0f}%|{bar}| {n_fmt}/{total_fmt} [{elapsed}{postfix}]")
+            self.bar = progress_bar(event.total_steps, initial=event.step - 1)
+            self.bar.set_description_str("training", refresh=False)
         losses = " ".join(f"{k} {v:.3g}" for k, v in event.losses.items())
         self.bar.set_postfix_str(f"left {tqdm.format_interval(event.eta)}, {losses}", refresh=False)
         self.bar.update(1)
