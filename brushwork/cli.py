@@ -29,6 +29,8 @@ from .devices import resolve_device
 from .metrics import score
 from .optimize import Progress
 from .batch import MANIFEST, BatchItem, plan_batch, run_batch
+from .jobs import LOOPBACK, StudioSettings
+from .options import describe
 from .runner import METHODS, Runner, TransferRequest
 from .paths import check_new, check_not_input, same_file
 from .progress import progress_bar
@@ -173,7 +175,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--token", help="access token of at least 16 characters; off loopback one is generated and printed "
                    "if not given; without one the studio answers only to this machine's loopback names")
     p.add_argument("--device", default="auto", help="where jobs run: auto, cpu, cuda, cuda:N or mps (default: %(default)s)")
-    p.add_argument("--max-size", type=int, default=2048, metavar="PX", help="largest output size a job may ask for (default: %(default)s)")
+    limit = describe(StudioSettings)["max_size"]
+    p.add_argument("--max-size", type=int, default=limit["default"], metavar="PX", help=f"{limit['help']} (default: %(default)s)")
 
     p = sub.add_parser("demo", help="stylize a built-in photo with a built-in painting; needs no files")
     p.add_argument("--content", default="sample:chelsea", help="content (default: %(default)s)")
@@ -366,7 +369,7 @@ def cmd_score(args: argparse.Namespace) -> None:
 def cmd_serve(args: argparse.Namespace) -> None:
     import secrets
 
-    from .server import LOOPBACK, StudioSettings, serve
+    from .server import serve
 
     if not 0 < args.port < 65536:
         raise InputError(f"port must be between 1 and 65535, got {args.port}")

@@ -17,15 +17,14 @@ import torch
 from tqdm import tqdm
 
 from . import __version__
-from .color import COLOR_MODES
-from .devices import PRECISIONS, resolve_device
+from .devices import resolve_device
 from .errors import InputError
 from .image_io import (check_output_path, check_writable_folder, fit_long_side, image_size, load_image, load_mask,
                        resize, save_image, source_label)
 from .progress import progress_bar
 from .paths import check_new, check_not_input, expand_inputs, folder_outputs, names_folder
 from .models import export_onnx, load_model, model_metadata, save_model, shipped_models
-from .realtime import adain_stylize, fast_stylize
+from .realtime import AdaINOptions, FastOptions, adain_stylize, fast_stylize
 from .training import AdaINTrainConfig, FastTrainConfig, TrainingProgress, train_adain, train_fast
 
 
@@ -54,21 +53,16 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--overwrite", action="store_true", help="replace existing files in the output folder (without it "
                    "the run stops before writing anything)")
     p.add_argument("--list", action="store_true", help="print the shipped models, one per line, name first")
-    p.add_argument("--size", type=int, metavar="PX", help="resize so the long side is PX (default: keep each input's size)")
-    p.add_argument("--batch", type=int, default=4, help="images per forward pass, among images of one size (default: %(default)s)")
-    _add_network_options(p)
+    add_dataclass_options(p, FastOptions, "network options")
 
     p = sub.add_parser("adain", help="stylize with any style image, no training (AdaIN)")
     p.add_argument("content", help="content image")
     p.add_argument("styles", nargs="+", metavar="STYLE", help="style image(s)")
     p.add_argument("-o", "--output", required=True, help="output image (replaced if it exists, since you named it)")
     p.add_argument("--model", default="adain", help="AdaIN model: shipped name or file (default: %(default)s)")
-    p.add_argument("--alpha", type=float, default=1.0, help="0 keeps the content, 1 is full style (default: %(default)s)")
     p.add_argument("--weights", type=float, nargs="+", metavar="W", help="interpolation weight per style (default: equal)")
     p.add_argument("--masks", nargs="+", metavar="MASK", help="one grayscale mask per style (white = styled), or 'none'")
-    p.add_argument("--size", type=int, default=512, metavar="PX", help="long side of the output (default: %(default)s)")
-    p.add_argument("--style-size", type=int, default=512, metavar="PX", help="long side of each style image (default: %(default)s)")
-    _add_network_options(p)
+    add_dataclass_options(p, AdaINOptions, "network options")
 
     p = sub.add_parser("export", help="export a trained model to ONNX")
     p.add_argument("model", help="a shipped model's name or a .safetensors file")
@@ -78,9 +72,15 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
 def _add_training_options(parser: argparse.ArgumentParser, config_class: type) -> None:
     parser.add_argument("--resume", action="store_true", help="continue from OUTPUT.ckpt if it exists")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
-    group = parser.add_argument_group("training options")
+    add_dataclass_options(parser, config_class, "training options")
+
+
+def add_dataclass_options(parser: argparse.ArgumentParser, config_class: type, title: str) -> None:
+    """One flag per field of ``config_class``, with the field's default, help and choices."""
+    group = parser.add_argument_group(title)
     for f in dataclasses.fields(config_class):
-        kwargs: dict = {"dest": f.name, "default": f.default, "help": f"{f.metadata['help']} (default: %(default)s)"}
+        shown = f.metadata["help"] if f.default is None else f"{f.metadata['help']} (default: %(default)s)"
+        kwargs: dict = {"dest": f.name, "default": f.default, "help": shown}
         if "choices" in f.metadata:
             kwargs["choices"] = f.metadata["choices"]
         elif isinstance(f.default, tuple):
@@ -88,19 +88,14 @@ def _add_training_options(parser: argparse.ArgumentParser, config_class: type) -
         elif isinstance(f.default, bool):
             kwargs["action"] = argparse.BooleanOptionalAction  # --hue-jitter / --no-hue-jitter
         else:
-            kwargs["type"] = type(f.default)
+            kwargs["type"] = int if f.default is None else type(f.default)
+            if f.name.endswith("size"):
+                kwargs["metavar"] = "PX"
         group.add_argument("--" + f.name.replace("_", "-"), **kwargs)
 
 
-def _add_network_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--preserve-color", choices=COLOR_MODES, default="none",
-                        help="keep the content's colours (default: %(default)s)")
-    parser.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps (default: %(default)s)")
-    parser.add_argument("--precision", choices=PRECISIONS, default="auto",
-                        help="auto (bfloat16 where native), float32, bfloat16 (default: %(default)s)")
-
-
-def _training_config(args: argparse.Namespace, config_class: type):
+def options_from(args: argparse.Namespace, config_class: type):
+    """The config dataclass filled from the parsed flags (its own checks apply)."""
     values = {f.name: getattr(args, f.name) for f in dataclasses.fields(config_class)}
     return config_class(**{k: tuple(v) if isinstance(v, list) else v for k, v in values.items()})
 
@@ -160,7 +155,7 @@ def _train(args: argparse.Namespace, config, run, **inputs: str) -> Path:
 
 
 def cmd_train_fast(args: argparse.Namespace) -> Path:
-    config = _training_config(args, FastTrainConfig)
+    config = options_from(args, FastTrainConfig)
     style = load_image(args.style, "style image")
     args.name = args.name or source_label(args.style)
     return _train(args, config, lambda out, bar: train_fast(style, args.images, out, config, resume=args.resume, callback=bar),
@@ -168,7 +163,7 @@ def cmd_train_fast(args: argparse.Namespace) -> Path:
 
 
 def cmd_train_adain(args: argparse.Namespace) -> Path:
-    config = _training_config(args, AdaINTrainConfig)
+    config = options_from(args, AdaINTrainConfig)
     return _train(args, config, lambda out, bar: train_adain(args.images, args.styles, out, config, resume=args.resume,
                                                              callback=bar), images=args.images, styles=args.styles)
 
@@ -185,10 +180,9 @@ def cmd_fast(args: argparse.Namespace) -> Path | None:
         return None
     if not args.model or not args.inputs or not args.output:
         raise InputError("give a MODEL, at least one INPUT and -o OUTPUT (or --list)")
-    if args.batch < 1 or (args.size is not None and not 16 <= args.size <= 8192):
-        raise InputError("--batch must be >= 1 and --size between 16 and 8192")
+    options = options_from(args, FastOptions)
     model = load_model(args.model, expect="fast")
-    network = model.network.to(resolve_device(args.device))  # ours to move: loaded here, moved once
+    network = model.network.to(resolve_device(options.device))  # ours to move: loaded here, moved once
     inputs = expand_inputs(args.inputs)
     sources = [item.path for item in inputs]
     to_folder = len(inputs) > 1 or names_folder(args.output) or any(Path(i).is_dir() for i in args.inputs)
@@ -228,8 +222,7 @@ def cmd_fast(args: argparse.Namespace) -> Path | None:
 
 
 def cmd_adain(args: argparse.Namespace) -> Path:
-    if not 16 <= args.size <= 8192 or not 16 <= args.style_size <= 8192:
-        raise InputError("--size and --style-size must be between 16 and 8192")
+    options_from(args, AdaINOptions)  # the ranges, before any work
     check_output_path(args.output)
     check_not_input(args.output, [args.content, *args.styles, *(args.masks or [])])
     model = load_model(args.model, expect="adain")

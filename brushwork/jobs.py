@@ -29,6 +29,7 @@ from typing import Any
 from torch import Tensor
 
 from .errors import BrushworkError, ImageTooLarge, InputError
+from .options import check_fields, option
 from .image_io import atomic_write, decode_image, tensor_to_pil
 from .optimize import Progress
 from .samples import SAMPLES
@@ -41,6 +42,34 @@ STATUSES = ("queued", "running", "done", "failed", "cancelled")
 FINAL = frozenset({"done", "failed", "cancelled"})
 _IMAGE_ID = re.compile(r"[0-9a-f]{64}")
 _JOB_ID = re.compile(r"[0-9a-f]{32}")
+
+LOOPBACK = {"127.0.0.1", "localhost", "::1"}
+LOOPBACK_HOSTS = ("localhost", "127.0.0.1", "[::1]")
+"""Host names a server without a token answers to: a web page elsewhere that rebinds its own
+name to 127.0.0.1 (DNS rebinding) still sends its own name, and is refused."""
+MIN_TOKEN_LENGTH = 16
+
+
+@dataclass(frozen=True)
+class StudioSettings:
+    """How a studio server runs; ``brushwork serve`` fills it from its flags."""
+
+    data: Path
+    token: str | None = None
+    max_upload_bytes: int = 20 * 1024 * 1024
+    max_upload_pixels: int = 40_000_000
+    max_size: int = option(2048, "largest output size a job may ask for, in pixels", min=32, max=16384)
+    max_steps: int = 5000
+    run_jobs: bool = True
+    device: str = "auto"
+    preview_every: float = 0.5
+    allowed_hosts: tuple[str, ...] = LOOPBACK_HOSTS
+
+    def __post_init__(self) -> None:
+        if self.token is not None and len(self.token) < MIN_TOKEN_LENGTH:
+            raise InputError(f"a token needs at least {MIN_TOKEN_LENGTH} characters (got {len(self.token)}); "
+                             "leave --token out to have a strong one generated")
+        check_fields(self)
 
 
 @dataclass

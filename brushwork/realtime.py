@@ -8,16 +8,49 @@ Both keep the content's colours on request, like the optimiser's ``preserve_colo
 from __future__ import annotations
 
 import copy
+from dataclasses import dataclass
 from typing import Sequence
 
 import torch
 from torch import Tensor, nn
 
 from . import color
-from .devices import autocast, resolve_device, resolve_precision
+from .color import COLOR_MODES
+from .devices import PRECISIONS, autocast, resolve_device, resolve_precision
 from .errors import InputError
 from .image_io import as_image, as_image_list, fit_long_side, resize
 from .networks import AdaINNet, TransformerNet
+from .options import check_fields, option
+
+
+@dataclass(frozen=True)
+class NetworkOptions:
+    """Where and how a network runs, and whether it keeps the photo's colours."""
+
+    preserve_color: str = option("none", "keep the content's colours", choices=COLOR_MODES)
+    device: str = option("auto", "auto, cpu, cuda, cuda:N or mps")
+    precision: str = option("auto", "auto (bfloat16 where native), float32, bfloat16", choices=PRECISIONS)
+
+    def __post_init__(self) -> None:
+        check_fields(self)
+
+
+@dataclass(frozen=True)
+class FastOptions(NetworkOptions):
+    """Options of ``brushwork fast``."""
+
+    size: int | None = option(None, "resize so the long side is PX (default: keep each input's size)", min=16, max=8192,
+                              whole=True)
+    batch: int = option(4, "images per forward pass, among images of one size", min=1, max=256)
+
+
+@dataclass(frozen=True)
+class AdaINOptions(NetworkOptions):
+    """Options of ``brushwork adain``."""
+
+    alpha: float = option(1.0, "0 keeps the content, 1 is full style", min=0.0, max=1.0)
+    size: int = option(512, "long side of the output", min=16, max=8192)
+    style_size: int = option(512, "long side of each style image", min=16, max=8192)
 
 
 def _keep_colors(out: Tensor, content: Tensor, mode: str) -> Tensor:

@@ -12,7 +12,7 @@ import io
 import json
 import secrets
 from contextlib import asynccontextmanager
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any, Literal, Optional
 
@@ -26,44 +26,17 @@ from typing_extensions import Annotated
 from . import __version__
 from .errors import ImageTooLarge, InputError
 from .features import VGG19_LAYERS
-from .jobs import FINAL, DataLock, EventLog, ImageStore, Job, JobRequest, JobStore, Worker, remove_job_files
+from .jobs import (FINAL, DataLock, EventLog, ImageStore, Job, JobRequest, JobStore, StudioSettings, Worker,
+                   remove_job_files)
 from .samples import CONTENT_SAMPLES, STYLE_SAMPLES, sample_image
 from .schedules import WeightSchedule
 from .runner import check_request
 from .transfer import QUALITY_PRESETS, TransferConfig
 
 STUDIO = Path(__file__).parent / "studio"
-LOOPBACK = {"127.0.0.1", "localhost", "::1"}
-LOOPBACK_HOSTS = ("localhost", "127.0.0.1", "[::1]")
-"""Host names a server without a token answers to: a web page elsewhere that rebinds its own
-name to 127.0.0.1 (DNS rebinding) still sends its own name, and is refused."""
-MIN_TOKEN_LENGTH = 16
 CONTENT_SECURITY_POLICY = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' blob: data:; "
                            "connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'")
 """No inline script anywhere: even a string that slipped into the page as HTML could not run."""
-
-
-@dataclass(frozen=True)
-class StudioSettings:
-    """How a studio server runs; ``brushwork serve`` fills it from its flags."""
-
-    data: Path
-    token: str | None = None
-    max_upload_bytes: int = 20 * 1024 * 1024
-    max_upload_pixels: int = 40_000_000
-    max_size: int = 2048
-    max_steps: int = 5000
-    run_jobs: bool = True
-    device: str = "auto"
-    preview_every: float = 0.5
-    allowed_hosts: tuple[str, ...] = LOOPBACK_HOSTS
-
-    def __post_init__(self) -> None:
-        if self.token is not None and len(self.token) < MIN_TOKEN_LENGTH:
-            raise InputError(f"a token needs at least {MIN_TOKEN_LENGTH} characters (got {len(self.token)}); "
-                             "leave --token out to have a strong one generated")
-        if not 32 <= self.max_size <= 16384:
-            raise InputError(f"--max-size must be between 32 and 16384, got {self.max_size}")
 
 
 def _option_type(name: str, info: dict) -> Any:

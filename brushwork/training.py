@@ -33,7 +33,7 @@ from .errors import BrushworkError, InputError
 from .features import VGGFeatures, check_layers
 from .image_io import IMAGE_SUFFIXES, fit_long_side, open_image, pil_to_tensor, resize
 from .losses import StyleTarget, content_loss, total_variation
-from .transfer import option
+from .options import option
 from .networks import ADAIN_LAYER, ADAIN_STYLE_LAYERS, AdaINNet, Decoder, TransformerNet, adain, channel_stats
 
 

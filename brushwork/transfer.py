@@ -23,6 +23,7 @@ from .features import VGG19_LAYERS, Pooling, check_layers, layer_stride, shared_
 from .image_io import as_image, as_image_list, fit_long_side, labelled_grid, resize, tensor_to_pil
 from .losses import ContentTarget, StyleTarget, energy_ratio, gram_matrix
 from .optimize import Objective, OptimizerName, ProgressCallback, Term, Weights, paper_losses, run_pyramid
+from .options import check_fields, check_range, describe, option
 from .schedules import MultiScaleSchedule, WeightSchedule
 
 InitName = Literal["content", "noise", "image", "adain"]
@@ -30,12 +31,6 @@ MAX_WEIGHT = 1e9
 MAX_SEED = 2**32 - 1
 DEVICE_PATTERN = re.compile(r"auto|cpu|mps|cuda(:[0-9]{1,2})?")
 """Every device name Brushwork accepts; nothing else gets as far as ``torch.device``."""
-
-
-def option(default, help: str, **extra):
-    """A dataclass field with the help text, and the choices or the range (``min``, ``max``),
-    that front ends show for it and that :class:`TransferConfig` enforces."""
-    return field(default=default, metadata={"help": help, **extra})
 
 
 @dataclass(frozen=True)
@@ -78,13 +73,7 @@ class TransferConfig:
                          pattern=DEVICE_PATTERN.pattern)
 
     def __post_init__(self) -> None:
-        for f in fields(self):
-            value, meta = getattr(self, f.name), f.metadata
-            if "choices" in meta and value not in meta["choices"]:
-                raise InputError(f"{f.name} must be one of {', '.join(meta['choices'])}; got {value!r}")
-            if "min" in meta:
-                for item in value if isinstance(value, tuple) else () if value is None else (value,):
-                    check_range(f.name, item, meta["min"], meta["max"], whole=isinstance(f.default, int))
+        check_fields(self)
         if not isinstance(self.device, str) or not DEVICE_PATTERN.fullmatch(self.device):
             raise InputError(f"unknown device {self.device!r}; use auto, cpu, cuda, cuda:N or mps")
         for name in ("content_layers", "style_layers"):
@@ -102,29 +91,13 @@ class TransferConfig:
 
     @classmethod
     def help(cls) -> dict[str, dict]:
-        """Default, help text and choices per option, for front ends that build forms or flags."""
-        return {f.name: {"default": f.default, **f.metadata} for f in fields(cls)}
+        """Default, help text, choices and range per option, for front ends that build forms or flags."""
+        return describe(cls)
 
 
 def check_weight(name: str, value: float) -> None:
     """Weights must be finite, non-negative and not absurdly large."""
     check_range(name, value, 0.0, MAX_WEIGHT)
-
-
-def check_range(name: str, value: Any, low: float, high: float, *, whole: bool = False) -> None:
-    """``value`` is a number (a whole one if ``whole``; never a bool) in [low, high]."""
-    if whole:
-        if not isinstance(value, int) or isinstance(value, bool):
-            raise InputError(f"{name} must be a whole number, got {value!r}")
-        if value < low:
-            raise InputError(f"{name} must be a positive whole number, got {value}" if low == 1
-                             else f"{name} must be at least {low}, got {value}")
-        if value > high:
-            raise InputError(f"{name} {value} is beyond what Brushwork supports ({high})")
-        return
-    if (not isinstance(value, (int, float)) or isinstance(value, bool) or not math.isfinite(value)
-            or not low <= value <= high):
-        raise InputError(f"{name} must be a number between {low:g} and {high:g}, got {value!r}")
 
 
 RECONSTRUCT_CONFIG = TransferConfig(scales=1, steps=300, tv_weight=0.0)
