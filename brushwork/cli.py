@@ -23,6 +23,7 @@ from tqdm import tqdm
 
 from . import __version__
 from . import cli_networks as networks
+from .cli_networks import as_flags, check_weights
 from .errors import BrushworkError, InputError
 from .image_io import check_output_path, load_image, save_gif, save_image, source_label, tensor_to_pil
 from .devices import resolve_device
@@ -34,7 +35,7 @@ from .options import describe
 from .runner import METHODS, Runner, TransferRequest
 from .paths import check_new, check_not_input, same_file
 from .progress import progress_bar
-from .samples import SAMPLES
+from .samples import SAMPLE_NOTES, SAMPLES
 from .schedules import WeightSchedule
 from .transfer import (DEMO_CONFIG, QUALITY_PRESETS, RECONSTRUCT_CONFIG, TransferConfig, build_config, reconstruct,
                        run_metadata, stylize_grid, synthesize_texture)
@@ -84,10 +85,21 @@ def _add_config_options(
         group.add_argument(flag, **kwargs)
 
 
+STYLE_ONLY = ("style_weight", "style_layers", "style_layer_weights", "style_scale", "style_schedule", "balance",
+              "preserve_color")
+"""Options that mean nothing without a style image: ``reconstruct`` does not offer them."""
+CONTENT_ONLY = ("content_weight", "content_layers", "balance", "preserve_color")
+"""Options that mean nothing without a content image: ``texture`` does not offer them."""
+
+
 def _config(args: argparse.Namespace) -> TransferConfig:
-    """The command's base config, then the --quality preset, then every option given."""
+    """The command's base config, then the --quality preset, then every option given.
+    A bad value is reported under the flag the user typed (``--style-weight``)."""
     given = {f.name: getattr(args, f.name, None) for f in dataclasses.fields(TransferConfig)}
-    return build_config(given, quality=getattr(args, "quality", None), base=args.base_config)
+    try:
+        return build_config(given, quality=getattr(args, "quality", None), base=args.base_config)
+    except InputError as exc:
+        raise InputError(as_flags(str(exc), [f.name for f in dataclasses.fields(TransferConfig)])) from None
 
 
 OUTPUT_HELP = "output image (.png, .jpg, .webp); replaced if it exists, since you named it, but never one of the inputs"
@@ -130,13 +142,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("content", help="content image")
     p.add_argument("--layer", default="relu4_2", help="VGG-19 layer to match (default: %(default)s)")
     _add_output_options(p)
-    _add_config_options(p, RECONSTRUCT_CONFIG, skip=("init",))
+    _add_config_options(p, RECONSTRUCT_CONFIG, skip=STYLE_ONLY + ("init", "content_layers"))
 
     p = sub.add_parser("texture", help="synthesize a texture from noise that matches a style's statistics")
     p.add_argument("style", help="style image")
     p.add_argument("--layers", nargs="+", metavar="LAYER", help="style layers (default: --style-layers)")
     _add_output_options(p)
-    _add_config_options(p, skip=("init",))
+    _add_config_options(p, skip=CONTENT_ONLY + ("init",))
 
     p = sub.add_parser("grid", help="every content x every style in one labelled image")
     p.add_argument("--content", nargs="+", required=True, metavar="IMAGE", help="content images")
@@ -165,6 +177,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("output", help="stylized image to score")
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps (default: %(default)s)")
+
+    p = sub.add_parser("samples", help="list the built-in images (use them as sample:NAME anywhere an image is asked for)")
+    p.add_argument("--json", action="store_true", help="print JSON instead of a table")
 
     networks.add_commands(sub)
 
@@ -224,12 +239,13 @@ class Reporter:
             self.bar.close()
             self.bar = None
 
-    def write_animation(self, image: "torch.Tensor") -> None:
-        """The recorded frames plus the final image, as a GIF (if one was asked for)."""
+    def write_animation(self, image: "torch.Tensor", metadata: dict) -> None:
+        """The recorded frames plus the final image, as a GIF (if one was asked for), with
+        the run's parameters."""
         if self.animation is not None:
             final = tensor_to_pil(image)
             final.thumbnail((512, 512))
-            save_gif(self.frames + [final], self.animation)
+            save_gif(self.frames + [final], self.animation, metadata)
             self.written.append(self.animation)
 
 
@@ -248,17 +264,19 @@ def _run_facts(args: argparse.Namespace) -> dict:
     return {"quality": getattr(args, "quality", None) or "default", "command_line": args.command_line}
 
 
-def _run_with_reporter(args: argparse.Namespace, job: Callable[[Reporter], "torch.Tensor"]) -> tuple["torch.Tensor", dict]:
-    """Run ``job`` with a Reporter; return the image and what the metadata should say of the run."""
+def _run_with_reporter(args: argparse.Namespace, job: Callable[[Reporter], "torch.Tensor"], command: str,
+                       config: TransferConfig, **inputs) -> Path:
+    """Run ``job`` with a Reporter, then save its image and animation with the run's metadata."""
     reporter = _reporter(args)
     start = time.perf_counter()
     try:
         image = job(reporter)
     finally:
         reporter.close()
-    elapsed = time.perf_counter() - start
-    reporter.write_animation(image)
-    return image, {"elapsed": elapsed, "effective_weights": reporter.weights, **_run_facts(args)}
+    meta = run_metadata(command, config, time.perf_counter() - start, effective_weights=reporter.weights,
+                        **_run_facts(args), **inputs)
+    reporter.write_animation(image, meta)
+    return save_image(image, args.output, meta)
 
 
 def _check_outputs(args: argparse.Namespace, inputs: Sequence[str | None]) -> None:
@@ -294,6 +312,7 @@ def cmd_transfer(args: argparse.Namespace) -> Path:
         args.init = "image"
     config = _config(args)
     _check_outputs(args, [args.content, *args.styles, *(args.mask or []), init_file if is_file else None])
+    check_weights("--style-weights", args.style_weights, len(args.styles))
     masks = None if not args.mask else [None if m.lower() == "none" else m for m in args.mask]
     if masks is not None and len(masks) != len(args.styles):
         raise InputError(f"{len(masks)} masks given for {len(args.styles)} styles; give one per style ('none' for everywhere)")
@@ -307,7 +326,7 @@ def cmd_transfer(args: argparse.Namespace) -> Path:
         result = Runner().run(request, callback=reporter)
     finally:
         reporter.close()
-    reporter.write_animation(result.image)
+    reporter.write_animation(result.image, result.metadata)
     return result.path
 
 
@@ -315,16 +334,16 @@ def cmd_reconstruct(args: argparse.Namespace) -> Path:
     config = _config(args)
     _check_outputs(args, [args.content])
     content = load_image(args.content, "content image", long_side=config.size)
-    image, run = _run_with_reporter(args, lambda cb: reconstruct(content, layer=args.layer, config=config, callback=cb))
-    return save_image(image, args.output, run_metadata("reconstruct", config, **run, content=args.content, layer=args.layer))
+    return _run_with_reporter(args, lambda cb: reconstruct(content, layer=args.layer, config=config, callback=cb),
+                              "reconstruct", config, content=args.content, layer=args.layer)
 
 
 def cmd_texture(args: argparse.Namespace) -> Path:
     config = _config(args)
     _check_outputs(args, [args.style])
     style = load_image(args.style, "style image", long_side=config.size)
-    image, run = _run_with_reporter(args, lambda cb: synthesize_texture(style, layers=args.layers, config=config, callback=cb))
-    return save_image(image, args.output, run_metadata("texture", config, **run, style=args.style, layers=args.layers))
+    return _run_with_reporter(args, lambda cb: synthesize_texture(style, layers=args.layers, config=config, callback=cb),
+                              "texture", config, style=args.style, layers=args.layers)
 
 
 def cmd_grid(args: argparse.Namespace) -> Path:
@@ -388,6 +407,14 @@ def cmd_serve(args: argparse.Namespace) -> None:
           announce=lambda line: print(line, flush=True))
 
 
+def cmd_samples(args: argparse.Namespace) -> None:
+    if args.json:
+        print(json.dumps({f"sample:{name}": note for name, note in SAMPLE_NOTES.items()}, indent=2))
+        return
+    for name, note in SAMPLE_NOTES.items():
+        print(f"sample:{name:<10} {note}")
+
+
 def cmd_demo(args: argparse.Namespace) -> Path:
     args.styles = [args.style]
     args.style_weights = args.mask = None
@@ -448,6 +475,7 @@ def _resolved(source: str) -> str:
 
 
 COMMANDS = {"transfer": cmd_transfer, "reconstruct": cmd_reconstruct, "texture": cmd_texture, "batch": cmd_batch,
+            "samples": cmd_samples,
             "grid": cmd_grid, "score": cmd_score, "serve": cmd_serve, "demo": cmd_demo, **networks.COMMANDS}
 
 

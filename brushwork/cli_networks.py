@@ -19,6 +19,7 @@ from tqdm import tqdm
 from . import __version__
 from .devices import resolve_device
 from .errors import InputError
+from .transfer import check_weight
 from .image_io import (check_output_path, check_writable_folder, fit_long_side, image_size, load_image, load_mask,
                        resize, save_image, source_label)
 from .progress import progress_bar
@@ -53,6 +54,7 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--overwrite", action="store_true", help="replace existing files in the output folder (without it "
                    "the run stops before writing anything)")
     p.add_argument("--list", action="store_true", help="print the shipped models, one per line, name first")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
     add_dataclass_options(p, FastOptions, "network options")
 
     p = sub.add_parser("adain", help="stylize with any style image, no training (AdaIN)")
@@ -94,10 +96,32 @@ def add_dataclass_options(parser: argparse.ArgumentParser, config_class: type, t
         group.add_argument("--" + f.name.replace("_", "-"), **kwargs)
 
 
+def check_weights(flag: str, weights: Sequence[float] | None, count: int) -> None:
+    """Per-style weights, checked under the flag that gave them (shared with ``transfer``)."""
+    if weights is None:
+        return
+    if len(weights) != count:
+        raise InputError(f"{flag}: {len(weights)} weights given for {count} styles")
+    for weight in weights:
+        check_weight(flag, weight)
+    if sum(weights) <= 0:
+        raise InputError(f"{flag} must not all be zero")
+
+
+def as_flags(message: str, names: Sequence[str]) -> str:
+    """A library message about ``style_weight`` says ``--style-weight`` on the command line."""
+    first = message.split(" ", 1)[0]
+    return "--" + first.replace("_", "-") + message[len(first):] if first in names else message
+
+
 def options_from(args: argparse.Namespace, config_class: type):
     """The config dataclass filled from the parsed flags (its own checks apply)."""
-    values = {f.name: getattr(args, f.name) for f in dataclasses.fields(config_class)}
-    return config_class(**{k: tuple(v) if isinstance(v, list) else v for k, v in values.items()})
+    names = [f.name for f in dataclasses.fields(config_class)]
+    values = {name: getattr(args, name) for name in names}
+    try:
+        return config_class(**{k: tuple(v) if isinstance(v, list) else v for k, v in values.items()})
+    except InputError as exc:
+        raise InputError(as_flags(str(exc), names)) from None
 
 
 def _check_model_output(path: str, inputs: Sequence[str]) -> Path:
@@ -207,6 +231,9 @@ def cmd_fast(args: argparse.Namespace) -> Path | None:
         groups.setdefault(shape, []).append(i)
     if to_folder:
         out.mkdir(parents=True, exist_ok=True)
+    bar = None if args.quiet or len(sources) == 1 else progress_bar(len(sources))
+    if bar is not None:
+        bar.set_description_str("images", refresh=False)
     for shape, indices in groups.items():
         for at in range(0, len(indices), args.batch):
             chunk = indices[at:at + args.batch]
@@ -218,11 +245,16 @@ def cmd_fast(args: argparse.Namespace) -> Path | None:
                                                     "model": model.metadata.get("name", str(model.path)),
                                                     "input": str(sources[i]), "preserve_color": args.preserve_color})
                 args.written.append(targets[i])
+                if bar is not None:
+                    bar.update(1)
+    if bar is not None:
+        bar.close()
     return out if to_folder else targets[0]
 
 
 def cmd_adain(args: argparse.Namespace) -> Path:
     options_from(args, AdaINOptions)  # the ranges, before any work
+    check_weights("--weights", args.weights, len(args.styles))
     check_output_path(args.output)
     check_not_input(args.output, [args.content, *args.styles, *(args.masks or [])])
     model = load_model(args.model, expect="adain")

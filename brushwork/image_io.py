@@ -324,13 +324,18 @@ def read_metadata(path: str | Path) -> dict:
     """The parameters :func:`save_image` embedded, or ``{}`` if there are none."""
     with Image.open(path) as img:
         text = img.info.get("brushwork") if hasattr(img, "info") else None
+        if text is None and img.format == "GIF":
+            comment = img.info.get("comment", b"")
+            text = comment.decode("utf-8", "replace") if comment.startswith(b"{") else None
         if text is None:
             text = img.getexif().get(0x010E)
     return json.loads(text) if text else {}
 
 
-def save_gif(frames: Sequence[Image.Image], path: str | Path, *, frame_ms: int = 80, hold_ms: int = 1500) -> Path:
-    """Write an animated GIF atomically; the last frame is held so the result can be seen."""
+def save_gif(frames: Sequence[Image.Image], path: str | Path, metadata: dict | None = None, *, frame_ms: int = 80,
+             hold_ms: int = 1500) -> Path:
+    """Write an animated GIF atomically; the last frame is held so the result can be seen.
+    ``metadata`` goes into the GIF's comment as JSON (:func:`read_metadata` reads it)."""
     path = Path(path)
     if path.suffix.lower() != ".gif":
         raise InputError(f"animation {str(path)!r} must end in .gif")
@@ -340,7 +345,8 @@ def save_gif(frames: Sequence[Image.Image], path: str | Path, *, frame_ms: int =
     frames = [f.resize(size, Image.BILINEAR) if f.size != size else f for f in frames]
     durations = [frame_ms] * (len(frames) - 1) + [hold_ms]
     with atomic_write(path) as handle:
-        frames[0].save(handle, format="GIF", save_all=True, append_images=frames[1:], duration=durations, loop=0)
+        extra = {} if metadata is None else {"comment": json.dumps(metadata, sort_keys=True, default=str).encode()}
+        frames[0].save(handle, format="GIF", save_all=True, append_images=frames[1:], duration=durations, loop=0, **extra)
     return path
 
 

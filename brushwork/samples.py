@@ -21,6 +21,14 @@ STYLE_SAMPLES = ("strokes", "mosaic")
 SAMPLES = CONTENT_SAMPLES + STYLE_SAMPLES
 
 
+SAMPLE_NOTES = {
+    "chelsea": "photo: a tabby cat (scikit-image)", "coffee": "photo: a cup of coffee (scikit-image)",
+    "astronaut": "photo: astronaut Eileen Collins (scikit-image)", "rocket": "photo: a rocket on its pad (scikit-image)",
+    "strokes": "style: swirling brush strokes in a night-sky palette (drawn here)",
+    "mosaic": "style: a stained-glass Voronoi mosaic (drawn here)",
+}
+
+
 def sample_image(name: str) -> Image.Image:
     """A built-in image by name (see :data:`SAMPLES`), as RGB."""
     if name in CONTENT_SAMPLES:

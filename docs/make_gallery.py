@@ -19,7 +19,7 @@ from PIL import Image, ImageOps
 
 import brushwork as bw
 from brushwork.image_io import captioned_row, fit_long_side, resize, save_gif, save_image, tensor_to_pil
-from brushwork.transfer import DEMO_CONFIG, RECONSTRUCT_CONFIG, TransferConfig, stylize_grid
+from brushwork.transfer import DEMO_CONFIG, RECONSTRUCT_CONFIG, TransferConfig, run_metadata, stylize_grid
 
 OUT = Path(__file__).parent / "gallery"
 
@@ -108,7 +108,9 @@ def main() -> None:
 
         small = replace(config, size=256, init="noise")
         out = bw.stylize(content("cat.png"), [style("starry_night.jpg")], config=small, callback=grab)
-        save_gif(frames + [tensor_to_pil(out)], OUT / "animation.gif")
+        save_gif(frames + [tensor_to_pil(out)], OUT / "animation.gif",
+                 run_metadata("transfer", small, time.perf_counter() - t, content="cat.png", styles=["starry_night.jpg"],
+                              made_by="docs/make_gallery.py"))
         print(f"{OUT / 'animation.gif'}  {time.perf_counter() - t:.0f}s", flush=True)
 
     if "demo" in wanted:

@@ -1,5 +1,6 @@
 """The command line through its real entry point, ``main(argv)``, and ``python -m brushwork``."""
 
+import json
 import os
 import re
 import subprocess
@@ -62,6 +63,7 @@ def test_save_every_and_animation(tmp_path, capsys, image_files):
                                                                    "r.step00006.png", "r.step00008.png"]
     with Image.open(tmp_path / "a.gif") as gif:
         assert gif.n_frames >= 8  # one per step (Pillow merges the identical final frame)
+    assert read_metadata(tmp_path / "a.gif")["config"]["steps"] == 4  # the animation carries its parameters
 
 
 def test_progress_bar_shows_scale_and_losses(tmp_path, capsys, image_files):
@@ -91,10 +93,10 @@ BAD = [
     (["transfer", "{content}", "{truncated}"], "style image '.*cut.png' is corrupt or truncated"),
     (["transfer", "{content}", "{style}", "--style-layers", "relu4_9"], "unknown VGG-19 layer 'relu4_9'"),
     (["transfer", "{content}", "{style}", "--content-layers", "conv9_1"], "unknown VGG-19 layer 'conv9_1'"),
-    (["transfer", "{content}", "{style}", "--style-weight", "-3"], "style_weight must be a number between 0"),
-    (["transfer", "{content}", "{style}", "--tv-weight", "1e30"], "tv_weight must be a number between 0"),
-    (["transfer", "{content}", "{style}", "--style-weights", "-1"], "style weight must be"),
-    (["transfer", "{content}", "{style}", "--steps", "0"], "steps must be a positive"),
+    (["transfer", "{content}", "{style}", "--style-weight", "-3"], "--style-weight must be a number between 0"),
+    (["transfer", "{content}", "{style}", "--tv-weight", "1e30"], "--tv-weight must be a number between 0"),
+    (["transfer", "{content}", "{style}", "--style-weights", "-1"], "--style-weights must be a number"),
+    (["transfer", "{content}", "{style}", "--steps", "0"], "--steps must be a positive"),
     (["transfer", "{content}", "{style}", "--size", "-1"], "size must be a positive"),
     (["transfer", "{content}", "{style}", "--size", "0"], "size must be a positive"),
     (["transfer", "{content}", "{style}", "--size", "12000"], "needs about .* GiB"),
@@ -107,8 +109,8 @@ BAD = [
     (["grid", "--content", "{content}", "--style", "{text}"], "not an image file"),
     (["transfer", "{content}", "{style}", "--init", "{text}"], "initial image '.*notes.txt' is not an image"),
     (["transfer", "{content}", "{style}", "--seed", "18446744073709551616"], "seed 18446744073709551616 is beyond"),
-    (["transfer", "{content}", "{style}", "--seed", "-1"], "seed must be at least 0"),
-    (["transfer", "{content}", "{style}", "--lbfgs-history", "1000000000"], "lbfgs_history 1000000000 is beyond"),
+    (["transfer", "{content}", "{style}", "--seed", "-1"], "--seed must be at least 0"),
+    (["transfer", "{content}", "{style}", "--lbfgs-history", "1000000000"], "--lbfgs-history 1000000000 is beyond"),
     (["transfer", "{content}", "{style}", "--size", "8"], "output 8x5 is too small for layer relu5_1"),
     (["transfer", "{content}", "{style}", "--device", "cuda:0<img>"], "unknown device"),
 ]
@@ -203,3 +205,38 @@ def test_quality_presets_lie_under_explicit_options():
     demo = _config(parse(["demo", "--size", "100"]))
     assert demo.size == 100
     assert _config(parse(["reconstruct", "a.png", "-o", "o.png"])).scales == 1
+
+
+def test_outputs_record_what_really_ran(tmp_path, capsys, image_files):
+    content, style = image_files
+    out = tmp_path / "r.png"
+    code, _, err = run(capsys, "transfer", content, style, "-o", out, "--size", "48", "--steps", "2", "--scales", "1",
+                       "--quality", "draft", "--precision", "auto")
+    assert code == 0, err
+    meta = read_metadata(out)
+    assert meta["quality"] == "draft" and meta["precision_used"] in ("float32", "bfloat16") and meta["device"] == "cpu"
+    assert meta["command_line"].startswith("brushwork transfer ") and "--quality draft" in meta["command_line"]
+    assert set(meta["effective_weights"]) == {"content", "style", "tv"}
+
+
+def test_progress_is_plain_lines_when_not_a_terminal(tmp_path, capsys, image_files):
+    content, style = image_files
+    code, _, err = run(capsys, "transfer", content, style, "-o", tmp_path / "o.png", "--size", "48", "--steps", "3",
+                       "--scales", "1")
+    assert code == 0 and "\r" not in err and "scale 1/1 48x32 3/3" in err
+
+
+def test_options_that_would_do_nothing_are_refused(tmp_path, capsys, image_files):
+    content, style = image_files
+    for argv in (["reconstruct", content, "--style-weight", "3"], ["reconstruct", content, "--preserve-color", "luminance"],
+                 ["texture", style, "--content-weight", "2"]):
+        code, _, err = run(capsys, *argv, "-o", tmp_path / "o.png")
+        assert code == 2 and "unrecognized arguments" in err
+    assert not (tmp_path / "o.png").exists()
+
+
+def test_samples_are_listed(capsys):
+    code, out, _ = run(capsys, "samples")
+    assert code == 0 and "sample:chelsea" in out and "sample:strokes" in out
+    code, out, _ = run(capsys, "samples", "--json")
+    assert code == 0 and json.loads(out)["sample:mosaic"].startswith("style")
