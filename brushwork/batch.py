@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Literal, Sequence
 
+from .devices import release_memory
 from .errors import BrushworkError, InputError
 from .image_io import atomic_write, load_image, read_metadata
 from .metrics import score
@@ -155,6 +156,7 @@ def run_batch(
             else:
                 summary.failed += 1
         lines[key] = line
+        release_memory()
         _write_manifest(manifest, [lines.get(str(i.output), earlier.get(str(i.output))) for i in items])
         if on_item is not None:
             on_item(index, item, line)

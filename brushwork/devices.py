@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import os
 from typing import Literal, Sequence
 
@@ -91,6 +92,19 @@ def check_fits(size: tuple[int, int], layers: Sequence[str], device: torch.devic
             f"output size {size[1]}x{size[0]} needs about {need / 2**30:.1f} GiB on {device.type}, "
             f"but only {have / 2**30:.1f} GiB is available; use a smaller --size"
         )
+
+
+def release_memory() -> None:
+    """Give freed memory back to the system between the items of long work (a batch, the
+    studio's jobs). Images of different sizes leave the C allocator's heap fragmented, so
+    a process that only frees would grow by about 1 MiB an item; glibc's ``malloc_trim``
+    returns those pages. A no-op where there is no glibc."""
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()
+    try:
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):
+        pass
 
 
 def autocast(device: torch.device, precision: str):

@@ -28,6 +28,7 @@ from typing import Any
 
 from torch import Tensor
 
+from .devices import release_memory
 from .errors import BrushworkError, ImageTooLarge, InputError
 from .options import check_fields, option
 from .image_io import atomic_write, decode_image, tensor_to_pil
@@ -402,6 +403,7 @@ class Worker:
             finally:
                 self.current = None
                 self.cancel_requested.discard(job.id)
+                release_memory()
 
     def _run(self, job: Job) -> None:
         events = self.events
