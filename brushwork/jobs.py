@@ -75,9 +75,13 @@ class StudioSettings:
 
 @dataclass
 class JobRequest:
-    """What a user asks for: images by reference (an upload's id or ``sample:NAME``) and options."""
+    """What a user asks for: images by reference (an upload's id or ``sample:NAME``) and options.
 
-    content: str
+    A job may carry several contents (a folder upload, a multi-select): each gets its own
+    result, with the same styles and options.
+    """
+
+    contents: list[str]
     styles: list[str]
     style_weights: list[float] | None = None
     masks: list[str | None] | None = None
@@ -98,13 +102,23 @@ class JobRequest:
             config = replace(config, device=device)
         return config
 
-    def transfer_request(self, images: "ImageStore", config: TransferConfig, output: Path | None = None) -> TransferRequest:
-        """The engine's request for this job: files in place of references, which the output's
-        metadata records as given."""
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "JobRequest":
+        """A stored request; rows written before jobs had several contents name one ``content``."""
+        data = dict(data)
+        if "content" in data:
+            data["contents"] = [data.pop("content")]
+        return cls(**data)
+
+    def transfer_request(self, images: "ImageStore", config: TransferConfig, output: Path | None = None,
+                         item: int = 0) -> TransferRequest:
+        """The engine's request for content ``item`` of this job: files in place of references,
+        which the output's metadata records as given."""
+        content = self.contents[item]
         masks = None if self.masks is None else [None if m is None else images.source(m) for m in self.masks]
-        return TransferRequest(images.source(self.content), [images.source(s) for s in self.styles], config,
+        return TransferRequest(images.source(content), [images.source(s) for s in self.styles], config,
                                style_weights=self.style_weights, masks=masks, output=output,
-                               metadata={"content": self.content, "styles": self.styles, "masks": self.masks})
+                               metadata={"content": content, "styles": self.styles, "masks": self.masks})
 
 
 @dataclass
@@ -132,8 +146,9 @@ class ImageStore:
         self.root.mkdir(parents=True, exist_ok=True)
         self.max_bytes, self.max_pixels = max_bytes, max_pixels
 
-    def add(self, data: bytes) -> tuple[str, int, int]:
-        """Decode fully (the bytes decide, not the name), re-encode as PNG; return id, width, height."""
+    def add(self, data: bytes, name: str | None = None) -> tuple[str, int, int]:
+        """Decode fully (the bytes decide, not the name), re-encode as PNG; return id, width,
+        height. The upload's file name is kept beside it, as a label to show (never a path)."""
         if len(data) > self.max_bytes:
             raise ImageTooLarge(f"upload is {len(data):,} bytes; the limit is {self.max_bytes:,}")
         if not data:
@@ -144,7 +159,21 @@ class ImageStore:
         if not path.exists():
             with atomic_write(path) as handle:
                 image.save(handle, format="PNG")
+        label = _clean_name(name)
+        if label:
+            with atomic_write(self.root / f"{image_id}.name") as handle:
+                handle.write(label.encode())
         return image_id, image.width, image.height
+
+    def name(self, ref: str) -> str:
+        """What to call an image: a sample's name, an upload's file name, or its id's start."""
+        if ref.startswith("sample:"):
+            return ref[len("sample:"):]
+        if _IMAGE_ID.fullmatch(ref):
+            label = self.root / f"{ref}.name"
+            if label.is_file():
+                return label.read_text(errors="replace")
+        return f"upload {ref[:6]}"
 
     def path(self, ref: str) -> Path:
         """The file of an uploaded image; only well-formed ids ever reach the file system."""
@@ -192,7 +221,7 @@ class JobStore:
 
     def _row(self, row: tuple) -> Job:
         (_, id_, status, request, created, started, finished, progress, history, error, restarts, note) = row
-        return Job(id_, status, JobRequest(**json.loads(request)), created, started, finished,
+        return Job(id_, status, JobRequest.from_dict(json.loads(request)), created, started, finished,
                    json.loads(progress) if progress else None, json.loads(history), error, restarts, note)
 
     def add(self, request: JobRequest) -> Job:
@@ -209,10 +238,10 @@ class JobStore:
             row = self.db.execute("SELECT * FROM jobs WHERE id = ?", (job_id,)).fetchone()
         return self._row(row) if row else None
 
-    def all(self) -> list[Job]:
-        """Every job, newest first."""
+    def page(self, limit: int, offset: int = 0) -> list[Job]:
+        """Jobs newest first, ``limit`` of them after skipping ``offset``."""
         with self.lock:
-            rows = self.db.execute("SELECT * FROM jobs ORDER BY seq DESC").fetchall()
+            rows = self.db.execute("SELECT * FROM jobs ORDER BY seq DESC LIMIT ? OFFSET ?", (limit, offset)).fetchall()
         return [self._row(r) for r in rows]
 
     def queue(self) -> list[str]:
@@ -411,17 +440,22 @@ class Worker:
         history: list[list[float]] = []
         last_preview = 0.0
         preview_count = 0
+        current = {"item": 0, "started": time.monotonic()}
+        per_item: list[float] = []  # seconds each finished content took
 
         def on_progress(p: Progress) -> None:
             nonlocal last_preview, preview_count
             if self.stopping.is_set() or job.id in self.cancel_requested:
                 raise _Cancelled
             total = p.losses.get("total", sum(p.losses.values()))
-            history.append([p.step, round(total, 6)])
+            history.append([len(history) + 1, round(total, 6)])
+            items = len(job.request.contents)
+            this_item = p.elapsed + p.eta
+            later = (items - current["item"] - 1) * (sum(per_item) / len(per_item) if per_item else this_item)
             progress = {"step": p.step, "total_steps": p.total_steps, "scale": p.scale, "scales": p.scales,
                         "width": p.size[1], "height": p.size[0], "losses": p.losses,
-                        "elapsed": round(p.elapsed, 2), "eta": round(p.eta, 2), "preview": preview_count,
-                        "weights": dict(p.weights)}
+                        "elapsed": round(p.elapsed, 2), "eta": round(p.eta + later, 2), "preview": preview_count,
+                        "weights": dict(p.weights), "item": current["item"] + 1, "items": items}
             now = time.monotonic()
             if now - last_preview >= self.preview_every or p.step == p.total_steps:
                 preview_count += 1
@@ -431,12 +465,20 @@ class Worker:
                 last_preview = now
             events.append(job.id, "progress", progress)
 
+        items = len(job.request.contents)
         try:
             config = job.request.config(max_size=1 << 30, max_steps=1 << 30, device=self.device)
-            request = job.request.transfer_request(self.images, config, output=self.results / f"{job.id}.png")
-            request.metadata["job"] = job.id
-            result = self.runner.run(request, callback=on_progress)
-            self._write_preview(job.id, result.image)
+            for item in range(items):
+                output = result_path(self.results.parent, job.id, item)
+                if output.exists():  # finished before a restart: kept, not redone
+                    continue
+                current["item"] = item
+                request = job.request.transfer_request(self.images, config, output=output, item=item)
+                request.metadata["job"] = job.id
+                result = self.runner.run(request, callback=on_progress)
+                self._write_preview(job.id, result.image)
+                per_item.append(time.monotonic() - current["started"])
+                current["started"] = time.monotonic()
         except _Cancelled:
             if self.stopping.is_set() and job.id not in self.cancel_requested:
                 log.info("job %s interrupted by server stop", job.id)
@@ -463,7 +505,21 @@ class Worker:
             tensor_to_pil(image).save(handle, format="JPEG", quality=85)
 
 
-def remove_job_files(data: Path, job_id: str) -> None:
-    """Delete a job's result and preview (ids are checked by the caller's lookup)."""
-    for path in (data / "results" / f"{job_id}.png", data / "previews" / f"{job_id}.jpg"):
-        path.unlink(missing_ok=True)
+def result_path(data: Path, job_id: str, item: int = 0) -> Path:
+    """Where content ``item`` of a job puts its image: ``ID.png``, then ``ID-2.png``, ..."""
+    return data / "results" / (f"{job_id}.png" if item == 0 else f"{job_id}-{item + 1}.png")
+
+
+def remove_job_files(data: Path, job: Job) -> None:
+    """Delete a job's results and preview (ids are checked by the caller's lookup)."""
+    for item in range(len(job.request.contents)):
+        result_path(data, job.id, item).unlink(missing_ok=True)
+    (data / "previews" / f"{job.id}.jpg").unlink(missing_ok=True)
+
+
+def _clean_name(name: str | None) -> str:
+    """An upload's file name as a label: its last part only, printable, at most 100 characters."""
+    if not name:
+        return ""
+    name = name.replace("\\", "/").rsplit("/", 1)[-1]
+    return "".join(ch for ch in name if ch.isprintable())[:100].strip()

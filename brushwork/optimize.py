@@ -203,9 +203,10 @@ def run_pyramid(
     image = init
     total_steps = schedule.total_steps
     total_work = sum(schedule.work(i) * n for i, n in enumerate(schedule.steps))
-    start = time.perf_counter()
+    start = last = time.perf_counter()
     step = 0
     work_done = 0.0
+    rate: float | None = None  # seconds per unit of work, averaged over the recent steps
     stopped = False
     for index, (size, steps) in enumerate(zip(schedule.sizes, schedule.steps)):
         image = resize(image, size)
@@ -214,14 +215,20 @@ def run_pyramid(
 
         def on_step(x: Tensor, total: Tensor, terms: dict[str, Tensor], index=index, size=size,
                     objective=objective) -> None:
-            nonlocal step, work_done, stopped
+            nonlocal step, work_done, stopped, rate, last
             step += 1
             work_done += schedule.work(index)
             if callback is None:
                 return
-            elapsed = time.perf_counter() - start
+            now = time.perf_counter()
+            elapsed = now - start
             losses = {"total": total.item()} | {k: v.item() for k, v in terms.items()}
-            eta = elapsed / work_done * (total_work - work_done)
+            # Time left from the work left at each scale, at the recent pace: the first steps
+            # (warm-up, a scale's targets) are slow and would inflate an average over the run.
+            measured = (now - last) / schedule.work(index)
+            rate = measured if rate is None else 0.8 * rate + 0.2 * measured
+            last = now
+            eta = rate * (total_work - work_done)
             weights = weights_at(objective.weights, (step - 1) / total_steps)
             event = Progress(step, total_steps, index + 1, len(schedule.sizes), size, losses, elapsed, eta, x, finish,
                              weights)

@@ -11,12 +11,13 @@ import asyncio
 import io
 import json
 import secrets
+import zipfile
 from contextlib import asynccontextmanager
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any, Literal, Optional
 
-from fastapi import FastAPI, File, Request, UploadFile
+from fastapi import FastAPI, File, Query, Request, UploadFile
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response, StreamingResponse
 from fastapi.staticfiles import StaticFiles
@@ -27,7 +28,7 @@ from . import __version__
 from .errors import ImageTooLarge, InputError
 from .features import VGG19_LAYERS
 from .jobs import (FINAL, DataLock, EventLog, ImageStore, Job, JobRequest, JobStore, StudioSettings, Worker,
-                   remove_job_files)
+                   remove_job_files, result_path)
 from .samples import CONTENT_SAMPLES, STYLE_SAMPLES, sample_image
 from .schedules import WeightSchedule
 from .runner import check_request
@@ -67,12 +68,17 @@ Options = create_model(  # one optional field per TransferConfig field, so the s
 )
 Weight = Annotated[float, Strict(), Field(ge=0, le=1e9)]
 
-ImageRef = Field(max_length=100, description="an uploaded image's id, or sample:NAME")
+
+
+MAX_CONTENTS = 32
+"""Contents one job may carry (a folder upload): one result each."""
 
 
 class JobIn(BaseModel):
     model_config = _STRICT_JSON
-    content: str = ImageRef
+    content: Optional[str] = Field(None, max_length=100, description="an uploaded image's id, or sample:NAME")
+    contents: Optional[list[Annotated[str, Field(max_length=100)]]] = Field(
+        None, min_length=1, max_length=MAX_CONTENTS, description="several contents: one result each (instead of content)")
     styles: list[Annotated[str, Field(max_length=100)]] = Field(min_length=1, max_length=8, description="style images: upload ids or sample:NAME")
     style_weights: Optional[list[Weight]] = Field(None, max_length=8, description="blend weight per style (default: equal)")
     masks: Optional[list[Optional[Annotated[str, Field(max_length=100)]]]] = Field(
@@ -95,13 +101,16 @@ class JobOut(BaseModel):
     started: Optional[float]
     finished: Optional[float]
     progress: Optional[dict[str, Any]]
-    history: list[list[float]]
+    history: list[list[float]] = Field(description="[step, total loss] per step; empty in job lists unless history=true")
     error: Optional[str]
     restarts: int
     note: Optional[str]
     position: Optional[int] = Field(description="place in the queue (0: running), null when ended")
     result_url: Optional[str]
+    result_urls: list[str] = Field(description="one per content, for the results that exist")
+    zip_url: Optional[str] = Field(description="every result in one zip, once the job is done")
     preview_url: Optional[str]
+    labels: dict[str, str] = Field(description="a name to show for each image the request names (upload file names)")
 
 
 class ImageOut(BaseModel):
@@ -109,6 +118,7 @@ class ImageOut(BaseModel):
     width: int
     height: int
     url: str
+    name: str
 
 
 class QueueOut(BaseModel):
@@ -168,13 +178,19 @@ def create_app(settings: StudioSettings) -> FastAPI:
         problems = [f"{'.'.join(str(p) for p in error['loc'][1:]) or 'body'}: {error['msg']}" for error in exc.errors()]
         return JSONResponse({"detail": "; ".join(problems)}, status_code=422)
 
-    def job_out(job: Job, queue: list[str]) -> JobOut:
+    def job_out(job: Job, queue: list[str], *, history: bool = True) -> JobOut:
         done = job.status == "done"
+        items = range(len(job.request.contents))
+        refs = [*job.request.contents, *job.request.styles, *[m for m in job.request.masks or [] if m]]
         return JobOut(
-            **{k: v for k, v in asdict(job).items() if k != "request"}, request=asdict(job.request),
+            **{k: v for k, v in asdict(job).items() if k not in ("request", "history")}, request=asdict(job.request),
+            history=job.history if history else [],
             position=queue.index(job.id) if job.id in queue else None,
             result_url=f"/api/jobs/{job.id}/result" if done else None,
+            result_urls=[f"/api/jobs/{job.id}/result?item={i + 1}" for i in items if result_path(data, job.id, i).is_file()],
+            zip_url=f"/api/jobs/{job.id}/results.zip" if done and len(items) > 1 else None,
             preview_url=f"/api/jobs/{job.id}/preview" if job.progress or done else None,
+            labels={ref: images.name(ref) for ref in refs},
         )
 
     def find(job_id: str) -> Job:
@@ -209,8 +225,8 @@ def create_app(settings: StudioSettings) -> FastAPI:
               summary="Upload an image (decoded and checked, stored as PNG)")
     async def upload(file: UploadFile = File(...)) -> ImageOut:
         data = await file.read(settings.max_upload_bytes + 1)
-        image_id, width, height = await asyncio.to_thread(images.add, data)
-        return ImageOut(id=image_id, width=width, height=height, url=f"/api/images/{image_id}")
+        image_id, width, height = await asyncio.to_thread(images.add, data, file.filename)
+        return ImageOut(id=image_id, width=width, height=height, url=f"/api/images/{image_id}", name=images.name(image_id))
 
     @app.get("/api/images/{ref}", responses={200: {"content": {"image/png": {}}}, 404: {"model": Message}},
              response_class=Response, summary="An uploaded image or a built-in sample, as PNG")
@@ -232,9 +248,10 @@ def create_app(settings: StudioSettings) -> FastAPI:
         """Refuse at once everything the engine would refuse, with the engine's own words, so
         that no bad option ever reaches the worker and fails there."""
         config = request.config(max_size=settings.max_size, max_steps=settings.max_steps, device=settings.device)
-        for ref in [request.content, *request.styles, *[m for m in request.masks or [] if m]]:
+        for ref in [*request.contents, *request.styles, *[m for m in request.masks or [] if m]]:
             images.check(ref)
-        check_request(request.transfer_request(images, config))  # the worker's own checks, now
+        for item in range(len(request.contents)):
+            check_request(request.transfer_request(images, config, item=item))  # the worker's own checks, now
         job = store.add(request)
         events.append(job.id, "status", {"status": "queued"})
         worker.submit()
@@ -242,13 +259,17 @@ def create_app(settings: StudioSettings) -> FastAPI:
 
     @app.post("/api/jobs", status_code=201, response_model=JobOut, responses=ERRORS, summary="Queue a style-transfer job")
     def create_job(body: JobIn) -> JobOut:
-        return submit(JobRequest(content=body.content, styles=body.styles, style_weights=body.style_weights,
-                                 masks=body.masks, quality=body.quality, options=body.options.model_dump(exclude_none=True)))
+        if (body.content is None) == (body.contents is None):
+            raise InputError("give either content (one image) or contents (several)")
+        return submit(JobRequest(contents=body.contents or [body.content], styles=body.styles,
+                                 style_weights=body.style_weights, masks=body.masks, quality=body.quality,
+                                 options=body.options.model_dump(exclude_none=True)))
 
-    @app.get("/api/jobs", response_model=list[JobOut], summary="Every job, newest first")
-    def list_jobs() -> list[JobOut]:
+    @app.get("/api/jobs", response_model=list[JobOut], summary="Jobs, newest first, a page at a time (without loss histories)")
+    def list_jobs(limit: int = Query(50, ge=1, le=200), offset: int = Query(0, ge=0, le=10**9),
+                  history: bool = False) -> list[JobOut]:
         queue = store.queue()
-        return [job_out(job, queue) for job in store.all()]
+        return [job_out(job, queue, history=history) for job in store.page(limit, offset)]
 
     @app.get("/api/queue", response_model=QueueOut, summary="The running job and the queued ones, in order")
     def queue() -> QueueOut:
@@ -272,7 +293,7 @@ def create_app(settings: StudioSettings) -> FastAPI:
     def rerun_job(job_id: str, body: RerunIn) -> JobOut:
         old = find(job_id).request
         options = {**old.options, **body.options.model_dump(exclude_none=True)}
-        return submit(JobRequest(content=old.content, styles=old.styles, style_weights=old.style_weights,
+        return submit(JobRequest(contents=old.contents, styles=old.styles, style_weights=old.style_weights,
                                  masks=old.masks, quality=body.quality or old.quality, options=options))
 
     @app.delete("/api/jobs/{job_id}", status_code=204, response_class=Response, responses=ERRORS,
@@ -283,17 +304,42 @@ def create_app(settings: StudioSettings) -> FastAPI:
             raise Conflict(f"job {job_id} is {job.status}; cancel it first")
         store.delete(job_id)
         events.forget(job_id)
-        remove_job_files(data, job_id)
+        remove_job_files(data, job)
         return Response(status_code=204)
 
     @app.get("/api/jobs/{job_id}/result", response_class=FileResponse, responses={**ERRORS, 200: {"content": {"image/png": {}}}},
              summary="The finished image (PNG with its parameters in metadata)")
-    def result(job_id: str) -> FileResponse:
+    def result(job_id: str, item: int = Query(1, ge=1, le=MAX_CONTENTS, description="which content's result, from 1")) -> FileResponse:
         job = find(job_id)
-        path = data / "results" / f"{job.id}.png"
-        if job.status != "done" or not path.is_file():
-            raise Conflict(f"job {job_id} has no result (it is {job.status})")
-        return FileResponse(path, media_type="image/png", filename=f"brushwork-{job.id[:8]}.png")
+        if item > len(job.request.contents):
+            raise NotFound(f"job {job_id} has {len(job.request.contents)} contents")
+        path = result_path(data, job.id, item - 1)
+        if not path.is_file():
+            raise Conflict(f"job {job_id} has no result {item} yet (it is {job.status})")
+        return FileResponse(path, media_type="image/png", filename=_download_name(job, item - 1))
+
+    def _download_name(job: Job, item: int) -> str:
+        stem = Path(images.name(job.request.contents[item])).stem
+        safe = "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in stem)[:60] or "image"
+        return f"brushwork-{job.id[:8]}-{safe}.png"
+
+    @app.get("/api/jobs/{job_id}/results.zip", response_class=Response, responses={**ERRORS, 200: {"content": {"application/zip": {}}}},
+             summary="Every result of a finished job, in one zip")
+    def results_zip(job_id: str) -> Response:
+        job = find(job_id)
+        if job.status != "done":
+            raise Conflict(f"job {job_id} is {job.status}; its zip comes when it is done")
+        buffer = io.BytesIO()
+        with zipfile.ZipFile(buffer, "w", zipfile.ZIP_STORED) as archive:  # PNGs are compressed already
+            names: set[str] = set()
+            for item in range(len(job.request.contents)):
+                name = _download_name(job, item)
+                if name in names:
+                    name = name.replace(".png", f"-{item + 1}.png")
+                names.add(name)
+                archive.write(result_path(data, job.id, item), name)
+        return Response(buffer.getvalue(), media_type="application/zip",
+                        headers={"Content-Disposition": f'attachment; filename="brushwork-{job.id[:8]}.zip"'})
 
     @app.get("/api/jobs/{job_id}/preview", response_class=FileResponse, responses={**ERRORS, 200: {"content": {"image/jpeg": {}}}},
              summary="The latest preview of a job (JPEG)")

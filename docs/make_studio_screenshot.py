@@ -38,7 +38,8 @@ def main() -> None:
     data = Path(tempfile.mkdtemp(prefix="brushwork-studio-"))
     server = uvicorn.Server(uvicorn.Config(create_app(StudioSettings(data=data, preview_every=1.0)),
                                            host="127.0.0.1", port=port, log_level="warning"))
-    threading.Thread(target=server.run, daemon=True).start()
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
     while not server.started:
         time.sleep(0.05)
     try:
@@ -71,6 +72,7 @@ def main() -> None:
             browser.close()
     finally:
         server.should_exit = True
+        thread.join(60)  # the worker requeues its job and stops before the process ends
     print(f"wrote {args.output}")
 
 

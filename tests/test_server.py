@@ -293,3 +293,34 @@ def test_serve_generates_a_token_off_loopback(tmp_path, monkeypatch, capsys):
     assert "?token=" not in out and "without a token: only this machine can connect" in out
     assert main(["serve", "--port", "70000"]) == 2
     assert "port" in capsys.readouterr().err
+
+
+def test_a_job_with_several_contents_gives_one_result_each_and_a_zip(client):
+    import zipfile
+
+    photo = upload(client, png_bytes((90, 60), (30, 160, 60)), name="holiday/beach day.png").json()
+    assert photo["name"] == "beach day.png"  # the file name is kept as a label, never as a path
+    body = {"contents": ["sample:chelsea", photo["id"]], "styles": ["sample:strokes"], "options": TINY}
+    job = client.post("/api/jobs", json=body).json()
+    seen = events(client, job["id"])
+    items = {e["data"]["item"] for e in seen if e["event"] == "progress"}
+    assert items == {1, 2} and all(e["data"]["items"] == 2 for e in seen if e["event"] == "progress")
+    done = client.get(f"/api/jobs/{job['id']}").json()
+    assert done["status"] == "done" and len(done["result_urls"]) == 2 and done["labels"][photo["id"]] == "beach day.png"
+    second = client.get(done["result_urls"][1])
+    assert second.status_code == 200 and "beach_day" in second.headers["content-disposition"]
+    assert json.loads(Image.open(io.BytesIO(second.content)).info["brushwork"])["content"] == photo["id"]
+    archive = zipfile.ZipFile(io.BytesIO(client.get(done["zip_url"]).content))
+    names = archive.namelist()
+    assert len(names) == 2 and any("chelsea" in n for n in names) and any("beach_day" in n for n in names)
+    assert client.get(f"/api/jobs/{job['id']}/result?item=3").status_code == 404
+    assert client.post("/api/jobs", json={**body, "content": "sample:coffee"}).status_code == 422  # one or the other
+
+
+def test_job_lists_are_pages_of_summaries(data):
+    with TestClient(base_url="http://localhost", app=create_app(StudioSettings(data=data, run_jobs=False))) as client:
+        ids = [submit(client)["id"] for _ in range(5)]
+        page = client.get("/api/jobs?limit=2").json()
+        assert [j["id"] for j in page] == ids[::-1][:2] and all(j["history"] == [] for j in page)
+        assert [j["id"] for j in client.get("/api/jobs?limit=2&offset=4").json()] == [ids[0]]
+        assert client.get("/api/jobs?limit=0").status_code == 422

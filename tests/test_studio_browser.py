@@ -88,6 +88,8 @@ def test_upload_start_watch_and_download(server, tmp_path, content, style):
                 previews.add(src)
             time.sleep(0.02)
         assert "Step" in page.inner_text("#status") or "done" in page.inner_text("#status")
+        shown, natural = page.evaluate("[document.getElementById('preview').clientWidth, document.getElementById('preview').naturalWidth]")
+        assert shown > 2 * natural, (shown, natural)  # a 64 px preview fills the panel, not a stamp in its corner
 
         page.wait_for_selector("#download:not(.hidden)", timeout=120_000)
         assert "done" in page.inner_text("#status")
@@ -116,7 +118,7 @@ def test_hostile_strings_show_as_text_and_never_run(server, tmp_path):
 
     store = JobStore(tmp_path / "studio" / "brushwork.sqlite3")
     for i, text in enumerate(HOSTILE):
-        job = store.add(JobRequest(content=text, styles=[text], options={"device": text, "style_schedule": text},
+        job = store.add(JobRequest(contents=[text], styles=[text], options={"device": text, "style_schedule": text},
                                    quality=text))
         store.update(job.id, status="failed", finished=time.time(), error=f"error {i}: {text}", note=f"note {i}: {text}")
     store.close()
@@ -133,3 +135,26 @@ def test_hostile_strings_show_as_text_and_never_run(server, tmp_path):
         for i, hostile in enumerate(HOSTILE):
             assert f"error {i}: {hostile}" in text and f"note {i}: {hostile}" in text
         browser.close()
+
+
+def test_presets_show_their_values_help_is_visible_and_several_photos_go_in_one_job(server, tmp_path, content):
+    files = []
+    for i in range(2):
+        files.append(tmp_path / f"photo{i}.png")
+        save_image(content.flip(-1) if i else content, files[-1])
+    with playwright.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True)
+        page = browser.new_page(viewport={"width": 400, "height": 800})  # a phone-sized screen
+        page.goto(server + "/")
+        page.wait_for_selector("#content-picker button")
+        assert page.locator(".settings .help").count() >= 8 and page.is_visible(".settings .help")
+        page.select_option("#quality", "best")
+        assert page.input_value("#steps") == "100"  # the preset's steps, shown where they run
+        page.select_option("#quality", "draft")
+        assert page.input_value("#steps") == "10"
+        page.set_input_files("#content-file", [str(f) for f in files])
+        page.wait_for_selector("#content-count:has-text('2 photos')")
+        assert page.locator("#content-picker button.chosen").count() == 2
+        assert "photo0.png" in page.get_attribute("#content-picker button.chosen >> nth=0", "title")
+        browser.close()
+

@@ -4,7 +4,8 @@
 const $ = (id) => document.getElementById(id);
 const MAIN_OPTIONS = ["size", "steps", "style_weight", "content_weight", "tv_weight", "preserve_color", "init"];
 const HIDDEN_OPTIONS = ["device"];  // the server decides where jobs run
-const state = { config: null, content: null, styles: [], job: null, source: null, history: [] };
+const state = { config: null, contents: [], styles: [], job: null, source: null, history: [], names: {} };
+const GALLERY_PAGE = 24;  // jobs the gallery shows; summaries only, refreshed every few seconds
 
 async function api(path, options = {}) {
   const response = await fetch(path, options);
@@ -37,7 +38,8 @@ function el(tag, attrs = {}, ...children) {
 }
 
 const imageUrl = (ref) => `/api/images/${encodeURIComponent(ref)}`;
-const label = (ref) => ref.startsWith("sample:") ? ref.slice(7) : `upload ${ref.slice(0, 6)}`;
+// An upload is shown by the file name it came with (the server keeps it), a sample by its name.
+const label = (ref) => ref.startsWith("sample:") ? ref.slice(7) : (state.names[ref] || `upload ${ref.slice(0, 6)}`);
 
 function showError(message) { $("form-error").textContent = message || ""; }
 
@@ -46,6 +48,8 @@ function fillSelect(select, choices, value) {
   select.replaceChildren();
   for (const choice of choices) select.add(new Option(choice, choice, false, choice === value));
 }
+
+function helpText(text) { return el("small", { class: "help" }, text); }  // visible: touch screens show no tooltips
 
 function optionInput(name, info) {
   if (info.choices) { const s = document.createElement("select"); fillSelect(s, info.choices.filter((c) => c !== "image"), info.default); return s; }
@@ -68,40 +72,55 @@ function buildForm(config) {
     if (input.tagName === "SELECT") fillSelect(input, opts[name].choices.filter((c) => c !== "image"), opts[name].default);
     else { input.value = opts[name].default; limitTo(input, opts[name]); }
     input.title = opts[name].help;
+    input.closest("label").append(helpText(opts[name].help));
   }
   $("size").max = config.limits.max_size;
   $("steps").max = config.limits.max_steps;
   const more = $("more-options");
   for (const [name, info] of Object.entries(opts)) {
     if (MAIN_OPTIONS.includes(name) || HIDDEN_OPTIONS.includes(name)) continue;
-    const wrap = document.createElement("label");
-    wrap.textContent = name.replaceAll("_", " ");
-    wrap.title = info.help;
     const input = optionInput(name, info);
     input.id = `opt-${name}`;
     input.dataset.option = name;
     input.dataset.kind = Array.isArray(info.default) ? "list" : info.default === null ? "floats" : typeof info.default;
-    wrap.append(input);
-    more.append(wrap);
+    more.append(el("label", { title: info.help }, name.replaceAll("_", " "), input, helpText(info.help)));
   }
-  for (const ref of config.samples.content) $("content-picker").append(sampleButton(ref, () => chooseContent(ref)));
+  $("quality").onchange = () => applyPreset($("quality").value);
+  for (const ref of config.samples.content) {
+    $("content-picker").append(sampleButton(ref, (e) => chooseContent(ref, e.shiftKey || e.ctrlKey || e.metaKey)));
+  }
   for (const ref of config.samples.style) $("style-picker").append(sampleButton(ref, () => addStyle(ref)));
 }
 
-function sampleButton(ref, onClick) {
+function sampleButton(ref, onClick) {  // onClick gets the click event
   const button = el("button", { type: "button", title: label(ref), dataset: { ref } }, el("img", { alt: label(ref), src: imageUrl(ref) }));
   button.onclick = onClick;
   return button;
 }
 
-function chooseContent(ref) {
-  state.content = ref;
-  for (const b of $("content-picker").children) b.classList.toggle("chosen", b.dataset.ref === ref);
-  if (!ref.startsWith("sample:") && !$("content-picker").querySelector(`[data-ref="${ref}"]`)) {
-    const button = sampleButton(ref, () => chooseContent(ref));
-    button.classList.add("chosen");
-    $("content-picker").append(button);
+// The preset's values are shown in the fields they set, so that what the form says is what runs.
+// Only the fields some preset sets are touched; the size and everything else the user chose stay.
+function applyPreset(name) {
+  const preset = state.config.presets[name] || {};
+  const touched = new Set(Object.values(state.config.presets).flatMap((p) => Object.keys(p)));
+  for (const option of touched) setField(option, option in preset ? preset[option] : state.config.options[option].default);
+}
+
+function setField(name, value) {
+  const input = MAIN_OPTIONS.includes(name) ? $(name) : $(`opt-${name}`);
+  if (input) input.value = Array.isArray(value) ? value.join(" ") : (value ?? "");
+}
+
+// One content, or several (shift/ctrl-click, or several files uploaded at once): one result each.
+function chooseContent(ref, add = false) {
+  if (add) state.contents = state.contents.includes(ref) ? state.contents.filter((r) => r !== ref) : [...state.contents, ref];
+  else state.contents = [ref];
+  if (!state.contents.length) state.contents = [ref];
+  if (!ref.startsWith("sample:") && !$("content-picker").querySelector(`[data-ref="${CSS.escape(ref)}"]`)) {
+    $("content-picker").append(sampleButton(ref, (e) => chooseContent(ref, e.shiftKey || e.ctrlKey || e.metaKey)));
   }
+  for (const b of $("content-picker").children) b.classList.toggle("chosen", state.contents.includes(b.dataset.ref));
+  $("content-count").textContent = state.contents.length > 1 ? `${state.contents.length} photos chosen: one result each` : "";
 }
 
 function addStyle(ref, weight = 1, mask = null) {
@@ -129,20 +148,23 @@ function renderStyles() {
 async function upload(file) {
   const form = new FormData();
   form.append("file", file);
-  return api("/api/images", { method: "POST", body: form });
+  const image = await api("/api/images", { method: "POST", body: form });
+  state.names[image.id] = image.name;
+  return image;
 }
 
-function readOptions() {
+function readOptions() {  // what differs from the chosen preset's values is sent
   const options = {};
-  const defaults = state.config.options;
+  const defaults = state.config.options, preset = state.config.presets[$("quality").value] || {};
+  const base = (name) => (name in preset ? preset[name] : defaults[name].default);
   for (const name of MAIN_OPTIONS) {
     const input = $(name);
     const value = input.type === "number" ? Number(input.value) : input.value;
-    if (String(value) !== String(defaults[name].default)) options[name] = value;
+    if (String(value) !== String(base(name))) options[name] = value;
   }
   for (const input of $("more-options").querySelectorAll("[data-option]")) {
     const name = input.dataset.option, raw = input.value.trim(), info = defaults[name];
-    const shown = Array.isArray(info.default) ? info.default.join(" ") : String(info.default ?? "");
+    const shown = Array.isArray(base(name)) ? base(name).join(" ") : String(base(name) ?? "");
     if (raw === shown) continue;
     if (input.dataset.kind === "list") options[name] = raw.split(/[\s,]+/).filter(Boolean);
     else if (input.dataset.kind === "floats") options[name] = raw ? raw.split(/[\s,]+/).map(Number) : null;
@@ -152,33 +174,32 @@ function readOptions() {
   return options;
 }
 
-function loadIntoForm(request) {  // "re-run with tweaks": the job's settings go back into the form
-  chooseContent(request.content);
+function loadIntoForm(request, labels) {  // "re-run with tweaks": the job's settings go back into the form
+  Object.assign(state.names, labels);
+  request.contents.forEach((ref, i) => chooseContent(ref, i > 0));
   state.styles = request.styles.map((ref, i) => ({ ref, weight: request.style_weights ? request.style_weights[i] : 1,
                                                     mask: request.masks ? request.masks[i] : null }));
   renderStyles();
   $("quality").value = request.quality || "default";
-  const opts = state.config.options;
-  for (const name of MAIN_OPTIONS) $(name).value = request.options[name] ?? opts[name].default;
-  for (const input of $("more-options").querySelectorAll("[data-option]")) {
-    const name = input.dataset.option, value = request.options[name] ?? opts[name].default;
-    input.value = Array.isArray(value) ? value.join(" ") : (value ?? "");
-  }
+  for (const [name, info] of Object.entries(state.config.options)) setField(name, info.default);
+  applyPreset($("quality").value);
+  for (const [name, value] of Object.entries(request.options)) setField(name, value);
   window.scrollTo({ top: 0, behavior: "smooth" });
 }
 
 async function start() {
   showError("");
-  if (!state.content) return showError("Choose or upload a content photo first.");
+  if (!state.contents.length) return showError("Choose or upload a content photo first.");
   if (!state.styles.length) return showError("Choose or upload at least one style.");
-  const body = { content: state.content, styles: state.styles.map((s) => s.ref), quality: $("quality").value,
-                 options: readOptions() };
+  const body = { styles: state.styles.map((s) => s.ref), quality: $("quality").value, options: readOptions() };
+  if (state.contents.length > 1) body.contents = state.contents; else body.content = state.contents[0];
   if (state.styles.some((s) => s.weight !== 1)) body.style_weights = state.styles.map((s) => s.weight);
   if (state.styles.some((s) => s.mask)) body.masks = state.styles.map((s) => s.mask);
   try {
     const job = await api("/api/jobs", { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body) });
     watch(job);
     refreshGallery();
+    $("live").scrollIntoView({ behavior: "smooth", block: "start" });  // on a narrow screen the progress is below the form
   } catch (err) { showError(err.message); }
 }
 
@@ -198,9 +219,10 @@ function watch(job) {
   state.source = source;
   source.addEventListener("progress", (e) => {
     const p = JSON.parse(e.data);
-    state.history.push([p.step, p.losses.total ?? Object.values(p.losses).reduce((a, b) => a + b, 0)]);
+    state.history.push([state.history.length + 1, p.losses.total ?? Object.values(p.losses).reduce((a, b) => a + b, 0)]);
     const losses = Object.entries(p.losses).filter(([k]) => k !== "total").map(([k, v]) => `${k} ${v.toPrecision(3)}`).join(", ");
-    $("status").textContent = `Step ${p.step}/${p.total_steps} · scale ${p.scale}/${p.scales} (${p.width}×${p.height}) · ` +
+    const which = p.items > 1 ? `Image ${p.item}/${p.items} · ` : "";
+    $("status").textContent = `${which}Step ${p.step}/${p.total_steps} · scale ${p.scale}/${p.scales} (${p.width}×${p.height}) · ` +
       `${clock(p.eta)} left · ${losses}`;
     if (p.preview !== state.lastPreview) { state.lastPreview = p.preview; $("preview").src = `/api/jobs/${job.id}/preview?v=${p.preview}&t=${Date.now()}`; }
     drawChart();
@@ -215,7 +237,9 @@ function watch(job) {
       $("status").textContent = s.status === "failed" ? `Failed: ${s.error}` : `Job ${job.id.slice(0, 8)}: ${s.status}.`;
       if (s.status === "done") {
         $("preview").src = `/api/jobs/${job.id}/result?t=${Date.now()}`;
-        $("download").href = `/api/jobs/${job.id}/result`;
+        const several = job.request.contents.length > 1;
+        $("download").href = several ? `/api/jobs/${job.id}/results.zip` : `/api/jobs/${job.id}/result`;
+        $("download").textContent = several ? `Download all ${job.request.contents.length} (zip)` : "Download";
         $("download").classList.remove("hidden");
       }
       refreshGallery();
@@ -246,7 +270,8 @@ async function cancel() {
 
 // ---- queue and gallery ------------------------------------------------------------------
 function summary(request) {
-  const parts = [`${label(request.content)} × ${request.styles.map(label).join(" + ")}`];
+  const shown = request.contents.length > 2 ? [label(request.contents[0]), `${request.contents.length - 1} more`] : request.contents.map(label);
+  const parts = [`${shown.join(", ")} × ${request.styles.map(label).join(" + ")}`];
   if (request.quality && request.quality !== "default") parts.push(request.quality);
   for (const [k, v] of Object.entries(request.options)) parts.push(`${k}=${Array.isArray(v) ? v.join(",") : v}`);
   return parts.join(" · ");
@@ -254,7 +279,8 @@ function summary(request) {
 
 async function refreshGallery() {
   let jobs;
-  try { jobs = await api("/api/jobs"); } catch (_) { return; }
+  try { jobs = await api(`/api/jobs?limit=${GALLERY_PAGE}`); } catch (_) { return; }
+  for (const job of jobs) Object.assign(state.names, job.labels);
   const gallery = $("gallery");
   gallery.replaceChildren();
   for (const job of jobs) {
@@ -269,9 +295,12 @@ async function refreshGallery() {
       job.error ? el("div", { class: "note error" }, job.error) : null,
       buttons);
     const add = (text, onClick) => { const b = document.createElement("button"); b.textContent = text; b.onclick = onClick; buttons.append(b); };
-    add("Watch", () => watch(job));
-    if (job.result_url) { const a = document.createElement("a"); a.className = "button"; a.href = job.result_url; a.download = ""; a.textContent = "Download"; buttons.append(a); }
-    add("Re-run with tweaks", () => loadIntoForm(job.request));
+    add("Watch", async () => watch(await api(`/api/jobs/${job.id}`)));  // the full record, loss history included
+    const link = (href, text) => buttons.append(el("a", { class: "button", href, download: "" }, text));
+    if (job.zip_url) link(job.zip_url, `Download all (${job.result_urls.length})`);
+    if (job.result_urls.length > 1) job.result_urls.forEach((href, i) => link(href, `#${i + 1}`));
+    else if (job.result_url) link(job.result_url, "Download");
+    add("Re-run with tweaks", () => loadIntoForm(job.request, job.labels));
     if (["queued", "running"].includes(job.status)) add("Cancel", () => api(`/api/jobs/${job.id}/cancel`, { method: "POST" }).then(refreshGallery));
     else add("Delete", () => api(`/api/jobs/${job.id}`, { method: "DELETE" }).then(refreshGallery));
     gallery.append(card);
@@ -284,13 +313,15 @@ async function init() {
   chooseContent(state.config.samples.content[0]);
   for (const [id, role] of [["content-file", "content"], ["style-file", "style"]]) {
     $(id).onchange = async (e) => {
-      if (!e.target.files.length) return;
-      try {
-        const image = await upload(e.target.files[0]);
-        if (role === "content") chooseContent(image.id); else addStyle(image.id);
-        showError("");
-      } catch (err) { showError(`${role}: ${err.message}`); }
+      const files = [...e.target.files];
       e.target.value = "";
+      for (const [i, file] of files.entries()) {
+        try {
+          const image = await upload(file);
+          if (role === "content") chooseContent(image.id, i > 0); else addStyle(image.id);
+          showError("");
+        } catch (err) { showError(`${role} ${file.name}: ${err.message}`); }
+      }
     };
   }
   $("start").onclick = start;
