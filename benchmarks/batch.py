@@ -56,9 +56,9 @@ def separate_against_batch(images: Path, style: str, size: int, tmp: Path) -> di
 
 
 def flat_memory(images: Path, style: str, count: int, tmp: Path) -> dict:
-    from brushwork.batch import MANIFEST, plan_batch, run_batch
-    from brushwork.runner import TransferRequest
-    from brushwork.transfer import QUALITY_PRESETS, TransferConfig
+    from brushwork.pipeline.batch import MANIFEST, plan_batch, run_batch
+    from brushwork.pipeline.runner import TransferRequest
+    from brushwork.engine.transfer import QUALITY_PRESETS, TransferConfig
 
     folder = tmp / "many"
     folder.mkdir()

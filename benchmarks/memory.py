@@ -63,7 +63,7 @@ def main() -> None:
         lines.append(line)
         print(line, flush=True)
     lines += ["", "Brushwork refuses, before any work, a size whose estimated need exceeds the memory available",
-              "(`brushwork.devices.check_fits`), with a one-line error."]
+              "(`brushwork.engine.devices.check_fits`), with a one-line error."]
     (ROOT / "docs" / "memory.md").write_text("\n".join(lines) + "\n")
     print(f"wrote {ROOT / 'docs' / 'memory.md'}")
 

@@ -27,10 +27,10 @@ from pathlib import Path
 import torch
 
 from brushwork import TransferConfig, load_image, score, stylize
-from brushwork.devices import resolve_precision
-from brushwork.image_io import captioned_row, fit_long_side, resize, save_image, tensor_to_pil
-from brushwork.models import load_model, shipped_models
-from brushwork.realtime import adain_stylize, fast_stylize
+from brushwork.engine.devices import resolve_precision
+from brushwork.media.image_io import captioned_row, fit_long_side, resize, save_image, tensor_to_pil
+from brushwork.realtime.models import load_model, shipped_models
+from brushwork.realtime.stylize import adain_stylize, fast_stylize
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "benchmarks" / "results" / "networks"

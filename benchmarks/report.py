@@ -10,8 +10,8 @@ from pathlib import Path
 import torch
 from PIL import Image
 
-from brushwork.image_io import captioned_row, load_image, read_metadata
-from brushwork.metrics import score
+from brushwork.media.image_io import captioned_row, load_image, read_metadata
+from brushwork.engine.metrics import score
 from vs_pastiche import RESULTS, ROOT, find, machine, timed
 
 DOCS = ROOT / "docs"

@@ -9,7 +9,7 @@ For each content x style pair it runs, one after the other on this machine:
 3. Brushwork again with ``--save-every`` to find when it first reached pastiche's final
    content and style distances (the saved images carry their elapsed time);
 
-then scores every output with ``brushwork.metrics.score`` and writes docs/benchmarks.md
+then scores every output with ``brushwork.engine.metrics.score`` and writes docs/benchmarks.md
 with the ratio Brushwork time / pastiche time and the pictures side by side.
 
 Timings are whole processes (start-up included), measured with ``os.wait4``, which also

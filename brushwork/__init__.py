@@ -7,16 +7,17 @@
     >>> brushwork.save_image(image, "out.png")
 """
 
-from .errors import BrushworkError, InputError
-from .features import VGG19_LAYERS, VGGFeatures, load_vgg19_weights
-from .image_io import load_image, load_mask, read_metadata, save_gif, save_image
-from .losses import ContentTarget, StyleTarget, content_loss, gram_matrix, style_loss, total_variation
-from .metrics import Scores, score
-from .optimize import Progress, StopOptimization
-from .schedules import MultiScaleSchedule, WeightSchedule
-from .transfer import PreparedStyles, TransferConfig, prepare_styles, reconstruct, stylize, synthesize_texture
+__version__ = "0.1.0"  # first: modules imported below read it
 
-__version__ = "0.1.0"
+from brushwork.errors import BrushworkError, InputError
+from brushwork.engine.features import VGG19_LAYERS, VGGFeatures, load_vgg19_weights
+from brushwork.media.image_io import load_image, load_mask, read_metadata, save_gif, save_image
+from brushwork.engine.losses import ContentTarget, StyleTarget, content_loss, gram_matrix, style_loss, total_variation
+from brushwork.engine.metrics import Scores, score
+from brushwork.engine.optimize import Progress, StopOptimization
+from brushwork.engine.schedules import MultiScaleSchedule, WeightSchedule
+from brushwork.engine.transfer import PreparedStyles, TransferConfig, prepare_styles, reconstruct, stylize, synthesize_texture
+
 
 __all__ = [
     "BrushworkError", "InputError", "VGG19_LAYERS", "VGGFeatures", "load_vgg19_weights",

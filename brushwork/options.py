@@ -21,7 +21,7 @@ def option(default, help: str, **extra):
 
 def check_range(name: str, value: Any, low: float, high: float, *, whole: bool = False) -> None:
     """``value`` is a number (a whole one if ``whole``; never a bool) in [low, high]."""
-    from .errors import InputError
+    from brushwork.errors import InputError
 
     if whole:
         if not isinstance(value, int) or isinstance(value, bool):
@@ -40,7 +40,7 @@ def check_range(name: str, value: Any, low: float, high: float, *, whole: bool =
 def check_fields(config: Any) -> None:
     """Every field of a dataclass instance against its declared choices and range (None,
     where it is the default, means "not set" and is not checked)."""
-    from .errors import InputError
+    from brushwork.errors import InputError
 
     for f in fields(config):
         value, meta = getattr(config, f.name), f.metadata

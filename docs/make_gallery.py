@@ -18,8 +18,8 @@ import torch
 from PIL import Image, ImageOps
 
 import brushwork as bw
-from brushwork.image_io import captioned_row, fit_long_side, resize, save_gif, save_image, tensor_to_pil
-from brushwork.transfer import DEMO_CONFIG, RECONSTRUCT_CONFIG, TransferConfig, run_metadata, stylize_grid
+from brushwork.media.image_io import captioned_row, fit_long_side, resize, save_gif, save_image, tensor_to_pil
+from brushwork.engine.transfer import DEMO_CONFIG, RECONSTRUCT_CONFIG, TransferConfig, run_metadata, stylize_grid
 
 OUT = Path(__file__).parent / "gallery"
 

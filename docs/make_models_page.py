@@ -1,4 +1,4 @@
-"""Write docs/models.md from the metadata of the models in brushwork/pretrained.
+"""Write docs/models.md from the metadata of the models in brushwork/realtime/pretrained.
 
     .venv/bin/python docs/make_models_page.py
 
@@ -14,10 +14,10 @@ import json
 import os
 from pathlib import Path
 
-from brushwork.image_io import captioned_row, fit_long_side, load_image, resize, tensor_to_pil
-from brushwork.models import load_model, shipped_models
-from brushwork.realtime import adain_stylize, fast_stylize
-from brushwork.training import AdaINTrainConfig, FastTrainConfig
+from brushwork.media.image_io import captioned_row, fit_long_side, load_image, resize, tensor_to_pil
+from brushwork.realtime.models import load_model, shipped_models
+from brushwork.realtime.stylize import adain_stylize, fast_stylize
+from brushwork.realtime.training import AdaINTrainConfig, FastTrainConfig
 
 ROOT = Path(__file__).resolve().parent.parent
 IMAGES = Path(os.environ.get("BRUSHWORK_IMAGES", ROOT.parent / "shared/data/images"))
@@ -25,7 +25,7 @@ PICTURES = ROOT / "docs" / "models"
 
 INTRO = """# Shipped models: how they were trained
 
-Brushwork ships small models in `brushwork/pretrained/` (float16 safetensors), trained on
+Brushwork ships small models in `brushwork/realtime/pretrained/` (float16 safetensors), trained on
 this project's 2-core CPU with its own commands. Every figure below is read from each
 file's metadata by `docs/make_models_page.py`, and each model's command line is rebuilt
 from the settings it recorded (options left at their defaults are not shown).
@@ -101,7 +101,7 @@ def main() -> None:
         training = meta.get("training", {})
         lines += [f"## `{name}` ({'feed-forward, one style' if model.kind == 'fast' else 'AdaIN, any style'})", ""]
         steps = meta.get("steps_done", training.get("steps"))
-        lines += [f"- file: `brushwork/pretrained/{path.name}`, {path.stat().st_size / 1e6:.1f} MB",
+        lines += [f"- file: `brushwork/realtime/pretrained/{path.name}`, {path.stat().st_size / 1e6:.1f} MB",
                   f"- trained with Brushwork {meta.get('brushwork')} in {meta.get('train_seconds', 0) / 60:.1f} minutes "
                   f"on this CPU: {steps} steps of {training.get('batch')} crops of {training.get('size')} px, "
                   f"learning rate {training.get('learning_rate')}, precision {training.get('precision')}",

@@ -21,7 +21,7 @@ from pathlib import Path
 import uvicorn
 from playwright.sync_api import sync_playwright
 
-from brushwork.server import StudioSettings, create_app
+from brushwork.studio.server import StudioSettings, create_app
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from brushwork.cli import main
+from brushwork.frontends.cli import main
 
 SMALL = ["--size", "64", "--steps", "5", "--scales", "2", "--seed", "3", "--quiet", "--device", "cpu"]
 
@@ -46,7 +46,7 @@ def runs(tmp: Path) -> dict[str, list[str]]:
 
 
 def _sample(name: str):
-    from brushwork.samples import sample_image
+    from brushwork.media.samples import sample_image
 
     path = Path(tempfile.mkdtemp()) / f"{name}.png"
     sample_image(name).save(path)

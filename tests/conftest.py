@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from brushwork.image_io import fit_long_side, load_image, resize, save_image
+from brushwork.media.image_io import fit_long_side, load_image, resize, save_image
 
 
 def small(source: str, long_side: int) -> torch.Tensor:

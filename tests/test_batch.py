@@ -11,10 +11,10 @@ import torch
 from PIL import Image
 
 from brushwork import TransferConfig, stylize
-from brushwork.batch import MANIFEST, plan_batch, run_batch
-from brushwork.cli import main
-from brushwork.image_io import load_image, read_metadata
-from brushwork.runner import Runner, TransferRequest, run
+from brushwork.pipeline.batch import MANIFEST, plan_batch, run_batch
+from brushwork.frontends.cli import main
+from brushwork.media.image_io import load_image, read_metadata
+from brushwork.pipeline.runner import Runner, TransferRequest, run
 
 CONFIG = TransferConfig(size=64, steps=3, scales=2, device="cpu", precision="float32", seed=4)
 FLAGS = ["--size", "64", "--steps", "3", "--scales", "2", "--device", "cpu", "--precision", "float32", "--seed", "4",

@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from brushwork.cli import main
-from brushwork.image_io import read_metadata
+from brushwork.frontends.cli import main
+from brushwork.media.image_io import read_metadata
 
 TINY = ["--size", "48", "--steps", "3", "--scales", "1", "--quiet", "--device", "cpu"]
 
@@ -190,8 +190,8 @@ def test_python_dash_m_runs_the_same_cli(tmp_path):
 
 
 def test_quality_presets_lie_under_explicit_options():
-    from brushwork.cli import _config, build_parser
-    from brushwork.transfer import QUALITY_PRESETS, TransferConfig
+    from brushwork.frontends.cli import _config, build_parser
+    from brushwork.engine.transfer import QUALITY_PRESETS, TransferConfig
 
     parse = build_parser().parse_args
     draft = _config(parse(["transfer", "a.png", "b.png", "-o", "o.png", "--quality", "draft"]))

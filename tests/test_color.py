@@ -1,6 +1,6 @@
 import torch
 
-from brushwork.color import combine_luminance, luminance, match_color, match_luminance, rgb_to_yiq, yiq_to_rgb
+from brushwork.engine.color import combine_luminance, luminance, match_color, match_luminance, rgb_to_yiq, yiq_to_rgb
 
 
 def test_yiq_round_trip():

@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from brushwork.cli import _config, build_parser
-from brushwork.schedules import WeightSchedule
-from brushwork.server import Options
-from brushwork.transfer import DEMO_CONFIG, RECONSTRUCT_CONFIG, TransferConfig
+from brushwork.frontends.cli import _config, build_parser
+from brushwork.engine.schedules import WeightSchedule
+from brushwork.studio.server import Options
+from brushwork.engine.transfer import DEMO_CONFIG, RECONSTRUCT_CONFIG, TransferConfig
 
 README = (Path(__file__).parent.parent / "README.md").read_text()
 ROWS = {m.group(1): m.group(2) for m in re.finditer(r"^\| `(--[a-z-]+)[^`]*` \| ([^|]+) \|", README, re.M)}

@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from brushwork.devices import check_fits, resolve_device, resolve_precision
+from brushwork.engine.devices import check_fits, resolve_device, resolve_precision
 from brushwork.errors import InputError
 
 

@@ -3,7 +3,7 @@
 import argparse
 from pathlib import Path
 
-from brushwork.cli import build_parser
+from brushwork.frontends.cli import build_parser
 
 README = (Path(__file__).parent.parent / "README.md").read_text()
 

@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from brushwork.errors import InputError
-from brushwork.features import (
+from brushwork.engine.features import (
     VGG19_LAYERS, VGGFeatures, activation_bytes, check_layers, layer_channels, layer_stride, load_vgg19_weights,
 )
 

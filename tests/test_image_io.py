@@ -6,7 +6,7 @@ import torch
 from PIL import Image
 
 from brushwork.errors import InputError
-from brushwork.image_io import (
+from brushwork.media.image_io import (
     atomic_write, fit_long_side, load_image, load_mask, pil_to_tensor, read_metadata, resize, save_gif, save_image,
     tensor_to_pil,
 )
@@ -106,7 +106,7 @@ def test_gif_holds_every_frame(tmp_path):
 
 
 def test_captioned_row_scales_to_one_height():
-    from brushwork.image_io import captioned_row
+    from brushwork.media.image_io import captioned_row
 
     row = captioned_row([Image.new("RGB", (40, 20)), Image.new("RGB", (10, 10))], ["a", "b"], height=50)
     assert row.height > 50 and row.width >= 100 + 50
@@ -127,7 +127,7 @@ def _exif_rotated_jpeg(path, orientation=6, size=(120, 40)):
 
 
 def test_exif_orientation_is_applied_everywhere(tmp_path):
-    from brushwork.image_io import image_size, load_image, load_mask
+    from brushwork.media.image_io import image_size, load_image, load_mask
 
     path = _exif_rotated_jpeg(tmp_path / "phone.jpg")
     image = load_image(path)
@@ -141,7 +141,7 @@ def test_exif_orientation_is_applied_everywhere(tmp_path):
 def test_exif_orientation_through_the_cli(tmp_path, capsys):
     from PIL import Image
 
-    from brushwork.cli import main
+    from brushwork.frontends.cli import main
 
     path = _exif_rotated_jpeg(tmp_path / "phone.jpg", size=(96, 64))
     for argv in (["transfer", path, "sample:strokes", "--size", "48", "--steps", "1", "--scales", "1", "--quiet"],
@@ -155,7 +155,7 @@ def test_exif_orientation_through_the_cli(tmp_path, capsys):
 def test_16_bit_images_scale_by_bit_depth_not_by_values(tmp_path):
     from PIL import Image
 
-    from brushwork.image_io import load_image
+    from brushwork.media.image_io import load_image
 
     dark = np.full((16, 16), 200, dtype=np.uint16)  # 200 of 65535: nearly black
     Image.fromarray(dark).save(tmp_path / "dark16.png")
@@ -169,7 +169,7 @@ def test_large_jpeg_decodes_reduced_and_the_limit_names_sizes(tmp_path):
     from PIL import Image
 
     from brushwork.errors import ImageTooLarge
-    from brushwork.image_io import MAX_PIXELS, load_image
+    from brushwork.media.image_io import MAX_PIXELS, load_image
 
     big = tmp_path / "big.jpg"  # 90 MP: over Pillow's own guard (89.5 MP), under Brushwork's 100 MP
     Image.new("L", (10000, 9000), 128).save(big, quality=50)
@@ -190,8 +190,8 @@ def test_library_converts_or_names_odd_tensors(content, style):
 
     from brushwork import TransferConfig, stylize
     from brushwork.errors import InputError
-    from brushwork.realtime import fast_stylize
-    from brushwork.models import load_model
+    from brushwork.realtime.stylize import fast_stylize
+    from brushwork.realtime.models import load_model
 
     config = TransferConfig(size=32, steps=1, scales=1, device="cpu", precision="float32")
     reference = stylize(content, [style], config=config)

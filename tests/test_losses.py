@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from brushwork.losses import (
+from brushwork.engine.losses import (
     ContentTarget, StyleTarget, content_loss, gram_matrix, style_loss, total_variation,
 )
 

@@ -3,9 +3,9 @@ import json
 import pytest
 import torch
 
-from brushwork.cli import main
-from brushwork.image_io import resize
-from brushwork.metrics import score, sliced_wasserstein, ssim
+from brushwork.frontends.cli import main
+from brushwork.media.image_io import resize
+from brushwork.engine.metrics import score, sliced_wasserstein, ssim
 
 
 def test_ssim_is_one_for_equal_images_and_low_for_noise():

@@ -7,14 +7,14 @@ from dataclasses import replace
 import pytest
 import torch
 
-from brushwork import models
-from brushwork.cli import main
+from brushwork.realtime import models
+from brushwork.frontends.cli import main
 from brushwork.errors import InputError
-from brushwork.image_io import load_image, save_image
-from brushwork.models import export_onnx, load_model, save_model
-from brushwork.networks import AdaINNet, Decoder, TransformerNet, adain, channel_stats
-from brushwork.realtime import adain_stylize
-from brushwork.training import AdaINTrainConfig, FastTrainConfig, train_adain, train_fast, turn_hue
+from brushwork.media.image_io import load_image, save_image
+from brushwork.realtime.models import export_onnx, load_model, save_model
+from brushwork.realtime.networks import AdaINNet, Decoder, TransformerNet, adain, channel_stats
+from brushwork.realtime.stylize import adain_stylize
+from brushwork.realtime.training import AdaINTrainConfig, FastTrainConfig, train_adain, train_fast, turn_hue
 
 
 @pytest.fixture()
@@ -323,8 +323,8 @@ def test_training_cli_rejects_bad_input(tmp_path, image_files, capsys):
 
 
 def test_training_bar_reports_the_mean_of_the_last_steps():
-    from brushwork.cli_networks import TrainingBar
-    from brushwork.training import TrainingProgress
+    from brushwork.frontends.cli_networks import TrainingBar
+    from brushwork.realtime.training import TrainingProgress
 
     bar = TrainingBar(quiet=True, keep=3)
     for step, losses in enumerate([{"total": 9.0}, {"total": 1.0, "reconstruction": 1.0},
@@ -336,8 +336,8 @@ def test_training_bar_reports_the_mean_of_the_last_steps():
 def test_running_a_network_never_changes_it():
     import torch
 
-    from brushwork.models import load_model
-    from brushwork.realtime import adain_stylize
+    from brushwork.realtime.models import load_model
+    from brushwork.realtime.stylize import adain_stylize
 
     net = load_model("adain", expect="adain").network
     before = {k: v.clone() for k, v in net.state_dict().items()}

@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from brushwork.cli import main
-from brushwork.paths import InputFile, expand_inputs, folder_outputs, same_file
+from brushwork.frontends.cli import main
+from brushwork.media.paths import InputFile, expand_inputs, folder_outputs, same_file
 
 TINY = ["--size", "48", "--steps", "2", "--scales", "1", "--quiet", "--device", "cpu"]
 
@@ -162,7 +162,7 @@ def test_save_every_never_replaces_earlier_steps_and_interrupt_lists_them(tmp_pa
     assert_one_line_error(code, err, "r.step00002.png' already exists; pass --overwrite")
     assert old_step.read_bytes() == b"an earlier run"
 
-    import brushwork.runner as runner
+    import brushwork.pipeline.runner as runner
 
     real = runner.stylize
 
@@ -197,7 +197,7 @@ def test_export_into_an_unwritable_place_is_one_line(tmp_path, capsys, monkeypat
 
 
 def test_fast_decodes_inputs_reduced_and_one_batch_at_a_time(tmp_path, capsys, monkeypatch):
-    import brushwork.cli_networks as networks
+    import brushwork.frontends.cli_networks as networks
 
     folder = tmp_path / "many"
     folder.mkdir()

@@ -1,7 +1,7 @@
 import pytest
 
 from brushwork.errors import InputError
-from brushwork.schedules import MIN_SIDE, MultiScaleSchedule, WeightSchedule
+from brushwork.engine.schedules import MIN_SIDE, MultiScaleSchedule, WeightSchedule
 
 
 def test_linear_and_geometric_weight_schedules():

@@ -12,7 +12,7 @@ import pytest
 from fastapi.testclient import TestClient
 from PIL import Image
 
-from brushwork.server import StudioSettings, create_app
+from brushwork.studio.server import StudioSettings, create_app
 
 TINY = {"size": 64, "steps": 6, "scales": 1, "precision": "float32"}
 LONG = {"size": 64, "steps": 4000, "scales": 1, "precision": "float32"}
@@ -276,7 +276,7 @@ def test_page_and_schema_describe_the_api(client):
 def test_serve_generates_a_token_off_loopback(tmp_path, monkeypatch, capsys):
     import uvicorn
 
-    from brushwork.cli import main
+    from brushwork.frontends.cli import main
 
     started = {}
     monkeypatch.setattr(uvicorn.Server, "run", lambda self: started.update(app=self.config.app, host=self.config.host))

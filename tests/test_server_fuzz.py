@@ -11,8 +11,8 @@ schemathesis = pytest.importorskip("schemathesis")
 from fastapi.testclient import TestClient  # noqa: E402
 from hypothesis import HealthCheck, settings  # noqa: E402
 
-from brushwork.server import StudioSettings, create_app  # noqa: E402
-from brushwork.transfer import TransferConfig  # noqa: E402
+from brushwork.studio.server import StudioSettings, create_app  # noqa: E402
+from brushwork.engine.transfer import TransferConfig  # noqa: E402
 
 # Jobs are queued but not run (no worker), so fuzzed jobs cost nothing. The fuzzer's requests
 # name the host "testserver"; the Host guard itself is tested in test_server_security.

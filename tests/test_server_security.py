@@ -3,7 +3,6 @@ second server on the same data, and a prompt, lossless stop on SIGTERM."""
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import signal
@@ -18,9 +17,9 @@ import httpx
 import pytest
 from fastapi.testclient import TestClient
 
-from brushwork.cli import main
+from brushwork.frontends.cli import main
 from brushwork.errors import InputError
-from brushwork.server import CONTENT_SECURITY_POLICY, StudioSettings, create_app
+from brushwork.studio.server import CONTENT_SECURITY_POLICY, StudioSettings, create_app
 
 TINY = {"size": 64, "steps": 6, "scales": 1, "precision": "float32"}
 

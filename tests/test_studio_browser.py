@@ -18,8 +18,8 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from brushwork.image_io import save_image
-from brushwork.server import StudioSettings, create_app
+from brushwork.media.image_io import save_image
+from brushwork.studio.server import StudioSettings, create_app
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 
@@ -114,7 +114,7 @@ def test_hostile_strings_show_as_text_and_never_run(server, tmp_path):
     """Every string the gallery shows (request, options, note, error) is rendered as text.
     The records are written straight into the job table, as an older server or a bug might
     have left them: the page must not trust what the API accepts today."""
-    from brushwork.jobs import JobRequest, JobStore
+    from brushwork.studio.jobs import JobRequest, JobStore
 
     store = JobStore(tmp_path / "studio" / "brushwork.sqlite3")
     for i, text in enumerate(HOSTILE):

@@ -5,14 +5,14 @@ from dataclasses import replace
 import pytest
 import torch
 
-from brushwork.color import rgb_to_yiq
+from brushwork.engine.color import rgb_to_yiq
 from brushwork.errors import InputError
-from brushwork.features import VGGFeatures
-from brushwork.image_io import resize
-from brushwork.losses import StyleTarget, content_loss
-from brushwork.optimize import StopOptimization
-from brushwork.schedules import WeightSchedule
-from brushwork.transfer import TransferConfig, reconstruct, stylize, synthesize_texture
+from brushwork.engine.features import VGGFeatures
+from brushwork.media.image_io import resize
+from brushwork.engine.losses import StyleTarget, content_loss
+from brushwork.engine.optimize import StopOptimization
+from brushwork.engine.schedules import WeightSchedule
+from brushwork.engine.transfer import TransferConfig, reconstruct, stylize, synthesize_texture
 
 pytestmark = pytest.mark.slow
 
@@ -248,8 +248,8 @@ def test_a_run_leaves_the_global_random_state_alone(content, style):
 
 
 def test_the_objective_takes_a_new_term_as_one_entry(content):
-    from brushwork.features import VGGFeatures
-    from brushwork.optimize import Objective, Term
+    from brushwork.engine.features import VGGFeatures
+    from brushwork.engine.optimize import Objective, Term
 
     extractor = VGGFeatures(["relu1_1"])
     brightness = lambda image, features: (image.mean() - 0.9) ** 2  # noqa: E731 - a term is any function

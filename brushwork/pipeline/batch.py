@@ -1,7 +1,7 @@
 """Batch work: every content with every style (or listed pairs) into a folder.
 
 A batch is a list of :class:`BatchItem`; :func:`run_batch` hands each to a
-:class:`~brushwork.runner.Runner` (styles are prepared once and kept), and keeps a manifest,
+:class:`~brushwork.pipeline.runner.Runner` (styles are prepared once and kept), and keeps a manifest,
 ``OUT/manifest.jsonl``, with one line per output: inputs, parameters, seconds, the
 ``brushwork score`` figures, status and error. It is resumable: an output that exists with
 the same parameters (read back from its own metadata) is skipped, so a batch stopped by
@@ -18,13 +18,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Literal, Sequence
 
-from .devices import release_memory
-from .errors import BrushworkError, InputError
-from .image_io import atomic_write, load_image, read_metadata
-from .metrics import score
-from .optimize import ProgressCallback
-from .paths import InputFile, check_not_input, expand_inputs, folder_outputs
-from .runner import Runner, TransferRequest
+from brushwork.engine.devices import release_memory
+from brushwork.errors import BrushworkError, InputError
+from brushwork.media.image_io import atomic_write, load_image, read_metadata
+from brushwork.engine.metrics import score
+from brushwork.engine.optimize import ProgressCallback
+from brushwork.media.paths import InputFile, check_not_input, expand_inputs, folder_outputs
+from brushwork.pipeline.runner import Runner, TransferRequest
 
 MANIFEST = "manifest.jsonl"
 Status = Literal["done", "skipped", "failed"]

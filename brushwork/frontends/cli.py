@@ -1,6 +1,6 @@
 """Command-line interface: parse arguments, call the library, report.
 
-Options and their defaults come from :class:`~brushwork.transfer.TransferConfig`, so the
+Options and their defaults come from :class:`~brushwork.engine.transfer.TransferConfig`, so the
 CLI never restates a default. Bad input exits with status 2 and one line on stderr.
 """
 
@@ -21,23 +21,23 @@ import torch
 from PIL import Image
 from tqdm import tqdm
 
-from . import __version__
-from . import cli_networks as networks
-from .cli_networks import as_flags, check_weights
-from .errors import BrushworkError, InputError
-from .image_io import check_output_path, load_image, save_gif, save_image, source_label, tensor_to_pil
-from .devices import resolve_device
-from .metrics import score
-from .optimize import Progress
-from .batch import MANIFEST, BatchItem, plan_batch, run_batch
-from .jobs import LOOPBACK, StudioSettings
-from .options import describe
-from .runner import METHODS, Runner, TransferRequest
-from .paths import check_new, check_not_input, same_file
-from .progress import progress_bar
-from .samples import SAMPLE_NOTES, SAMPLES
-from .schedules import WeightSchedule
-from .transfer import (DEMO_CONFIG, QUALITY_PRESETS, RECONSTRUCT_CONFIG, TransferConfig, build_config, reconstruct,
+from brushwork import __version__
+import brushwork.frontends.cli_networks as networks
+from brushwork.frontends.cli_networks import as_flags, check_weights
+from brushwork.errors import BrushworkError, InputError
+from brushwork.media.image_io import check_output_path, load_image, save_gif, save_image, source_label, tensor_to_pil
+from brushwork.engine.devices import resolve_device
+from brushwork.engine.metrics import score
+from brushwork.engine.optimize import Progress
+from brushwork.pipeline.batch import MANIFEST, BatchItem, plan_batch, run_batch
+from brushwork.studio.jobs import LOOPBACK, StudioSettings
+from brushwork.options import describe
+from brushwork.pipeline.runner import METHODS, Runner, TransferRequest
+from brushwork.media.paths import check_new, check_not_input, same_file
+from brushwork.frontends.progress import progress_bar
+from brushwork.media.samples import SAMPLE_NOTES, SAMPLES
+from brushwork.engine.schedules import WeightSchedule
+from brushwork.engine.transfer import (DEMO_CONFIG, QUALITY_PRESETS, RECONSTRUCT_CONFIG, TransferConfig, build_config, reconstruct,
                        run_metadata, stylize_grid, synthesize_texture)
 
 PROG = "brushwork"
@@ -388,7 +388,7 @@ def cmd_score(args: argparse.Namespace) -> None:
 def cmd_serve(args: argparse.Namespace) -> None:
     import secrets
 
-    from .server import serve
+    from brushwork.studio.server import serve
 
     if not 0 < args.port < 65536:
         raise InputError(f"port must be between 1 and 65535, got {args.port}")

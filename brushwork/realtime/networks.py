@@ -17,7 +17,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .features import VGGFeatures
+from brushwork.engine.features import VGGFeatures
 
 _EPS = 1e-5
 OutputMap = Literal["linear", "sigmoid"]

@@ -1,4 +1,4 @@
-"""The web studio's HTTP interface (FastAPI): parse, call :mod:`brushwork.jobs`, report.
+"""The web studio's HTTP interface (FastAPI): parse, call :mod:`brushwork.studio.jobs`, report.
 
 ``create_app(StudioSettings(data=...))`` gives an ASGI app; ``brushwork serve`` runs it with
 uvicorn. The JSON API is described by the app's OpenAPI schema at ``/openapi.json`` (and
@@ -13,7 +13,7 @@ import json
 import secrets
 import zipfile
 from contextlib import asynccontextmanager
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Literal, Optional
 
@@ -24,17 +24,17 @@ from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, ConfigDict, Field, Strict, create_model
 from typing_extensions import Annotated
 
-from . import __version__
-from .errors import ImageTooLarge, InputError
-from .features import VGG19_LAYERS
-from .jobs import (FINAL, DataLock, EventLog, ImageStore, Job, JobRequest, JobStore, StudioSettings, Worker,
+from brushwork import __version__
+from brushwork.errors import ImageTooLarge, InputError
+from brushwork.engine.features import VGG19_LAYERS
+from brushwork.studio.jobs import (FINAL, DataLock, EventLog, ImageStore, Job, JobRequest, JobStore, StudioSettings, Worker,
                    remove_job_files, result_path)
-from .samples import CONTENT_SAMPLES, STYLE_SAMPLES, sample_image
-from .schedules import WeightSchedule
-from .runner import check_request
-from .transfer import QUALITY_PRESETS, TransferConfig
+from brushwork.media.samples import CONTENT_SAMPLES, STYLE_SAMPLES, sample_image
+from brushwork.engine.schedules import WeightSchedule
+from brushwork.pipeline.runner import check_request
+from brushwork.engine.transfer import QUALITY_PRESETS, TransferConfig
 
-STUDIO = Path(__file__).parent / "studio"
+STUDIO = Path(__file__).parent / "static"
 CONTENT_SECURITY_POLICY = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' blob: data:; "
                            "connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'")
 """No inline script anywhere: even a string that slipped into the page as HTML could not run."""
@@ -167,6 +167,51 @@ def create_app(settings: StudioSettings) -> FastAPI:
     app.mount("/studio", StaticFiles(directory=STUDIO), name="studio")
     _add_guards(app, settings)
 
+    studio = _Studio(settings, data, images, events, store, worker)
+    _add_error_handlers(app)
+    _add_page_and_images(app, studio)
+    _add_job_routes(app, studio)
+    _add_result_routes(app, studio)
+    _add_event_routes(app, studio)
+    return app
+
+
+@dataclass
+class _Studio:
+    """What the routes share: settings, the data folder, images, events, jobs, the worker."""
+
+    settings: StudioSettings
+    data: Path
+    images: ImageStore
+    events: EventLog
+    store: JobStore
+    worker: Worker
+
+    def job_out(self, job: Job, queue: list[str], *, history: bool = True) -> JobOut:
+        done = job.status == "done"
+        items = range(len(job.request.contents))
+        refs = [*job.request.contents, *job.request.styles, *[m for m in job.request.masks or [] if m]]
+        return JobOut(
+            **{k: v for k, v in asdict(job).items() if k not in ("request", "history")}, request=asdict(job.request),
+            history=job.history if history else [],
+            position=queue.index(job.id) if job.id in queue else None,
+            result_url=f"/api/jobs/{job.id}/result" if done else None,
+            result_urls=[f"/api/jobs/{job.id}/result?item={i + 1}" for i in items if result_path(self.data, job.id, i).is_file()],
+            zip_url=f"/api/jobs/{job.id}/results.zip" if done and len(items) > 1 else None,
+            preview_url=f"/api/jobs/{job.id}/preview" if job.progress or done else None,
+            labels={ref: self.images.name(ref) for ref in refs},
+        )
+
+    def find(self, job_id: str) -> Job:
+        job = self.store.get(job_id)
+        if job is None:
+            raise NotFound(f"no job {job_id!r}")
+        return job
+
+
+
+def _add_error_handlers(app: FastAPI) -> None:
+    """Every error a request can meet, answered as plain JSON with one sentence."""
     @app.exception_handler(InputError)
     async def input_error(request: Request, exc: InputError) -> JSONResponse:
         return JSONResponse({"detail": str(exc)}, status_code=413 if isinstance(exc, ImageTooLarge) else 422)
@@ -178,27 +223,6 @@ def create_app(settings: StudioSettings) -> FastAPI:
         problems = [f"{'.'.join(str(p) for p in error['loc'][1:]) or 'body'}: {error['msg']}" for error in exc.errors()]
         return JSONResponse({"detail": "; ".join(problems)}, status_code=422)
 
-    def job_out(job: Job, queue: list[str], *, history: bool = True) -> JobOut:
-        done = job.status == "done"
-        items = range(len(job.request.contents))
-        refs = [*job.request.contents, *job.request.styles, *[m for m in job.request.masks or [] if m]]
-        return JobOut(
-            **{k: v for k, v in asdict(job).items() if k not in ("request", "history")}, request=asdict(job.request),
-            history=job.history if history else [],
-            position=queue.index(job.id) if job.id in queue else None,
-            result_url=f"/api/jobs/{job.id}/result" if done else None,
-            result_urls=[f"/api/jobs/{job.id}/result?item={i + 1}" for i in items if result_path(data, job.id, i).is_file()],
-            zip_url=f"/api/jobs/{job.id}/results.zip" if done and len(items) > 1 else None,
-            preview_url=f"/api/jobs/{job.id}/preview" if job.progress or done else None,
-            labels={ref: images.name(ref) for ref in refs},
-        )
-
-    def find(job_id: str) -> Job:
-        job = store.get(job_id)
-        if job is None:
-            raise NotFound(f"no job {job_id!r}")
-        return job
-
     @app.exception_handler(NotFound)
     async def not_found(request: Request, exc: NotFound) -> JSONResponse:
         return JSONResponse({"detail": str(exc)}, status_code=404)
@@ -206,6 +230,11 @@ def create_app(settings: StudioSettings) -> FastAPI:
     @app.exception_handler(Conflict)
     async def conflict(request: Request, exc: Conflict) -> JSONResponse:
         return JSONResponse({"detail": str(exc)}, status_code=409)
+
+
+def _add_page_and_images(app: FastAPI, s: _Studio) -> None:
+    """The page, the config it is built from, uploads and samples."""
+    settings, images = s.settings, s.images
 
     @app.get("/", response_class=HTMLResponse, include_in_schema=False)
     def page() -> HTMLResponse:
@@ -243,6 +272,12 @@ def create_app(settings: StudioSettings) -> FastAPI:
             return FileResponse(images.path(ref), media_type="image/png")
         except InputError as exc:
             raise NotFound(str(exc)) from None
+
+
+def _add_job_routes(app: FastAPI, s: _Studio) -> None:
+    """Submit, list, cancel, re-run and delete jobs."""
+    settings, data, images, events, store, worker = s.settings, s.data, s.images, s.events, s.store, s.worker
+    job_out, find = s.job_out, s.find
 
     def submit(request: JobRequest) -> JobOut:
         """Refuse at once everything the engine would refuse, with the engine's own words, so
@@ -307,6 +342,12 @@ def create_app(settings: StudioSettings) -> FastAPI:
         remove_job_files(data, job)
         return Response(status_code=204)
 
+
+def _add_result_routes(app: FastAPI, s: _Studio) -> None:
+    """Results (one per content), their zip, and previews."""
+    data, images = s.data, s.images
+    find = s.find
+
     @app.get("/api/jobs/{job_id}/result", response_class=FileResponse, responses={**ERRORS, 200: {"content": {"image/png": {}}}},
              summary="The finished image (PNG with its parameters in metadata)")
     def result(job_id: str, item: int = Query(1, ge=1, le=MAX_CONTENTS, description="which content's result, from 1")) -> FileResponse:
@@ -350,6 +391,12 @@ def create_app(settings: StudioSettings) -> FastAPI:
             raise NotFound(f"job {job_id} has no preview yet")
         return FileResponse(path, media_type="image/jpeg", headers={"Cache-Control": "no-store"})
 
+
+def _add_event_routes(app: FastAPI, s: _Studio) -> None:
+    """Server-Sent Events: a job's progress as it happens."""
+    events, store, worker = s.events, s.store, s.worker
+    find = s.find
+
     @app.get("/api/jobs/{job_id}/events", response_class=StreamingResponse, responses={**ERRORS, 200: {"content": {"text/event-stream": {}}}},
              summary="Server-Sent Events: status and progress (step, scale, losses, time left), then the end")
     async def job_events(job_id: str, request: Request) -> StreamingResponse:
@@ -376,8 +423,6 @@ def create_app(settings: StudioSettings) -> FastAPI:
             if await request.is_disconnected() or worker.stopping.is_set():
                 return  # a stopping server must not wait for a job's end to close its streams
             await asyncio.sleep(0.1)
-
-    return app
 
 
 def _add_guards(app: FastAPI, settings: StudioSettings) -> None:

@@ -1,7 +1,7 @@
 """Stylizing with trained networks: one forward pass per image.
 
-:func:`fast_stylize` runs a per-style :class:`~brushwork.networks.TransformerNet` on a batch;
-:func:`adain_stylize` runs an :class:`~brushwork.networks.AdaINNet` with any styles.
+:func:`fast_stylize` runs a per-style :class:`~brushwork.realtime.networks.TransformerNet` on a batch;
+:func:`adain_stylize` runs an :class:`~brushwork.realtime.networks.AdaINNet` with any styles.
 Both keep the content's colours on request, like the optimiser's ``preserve_color``.
 """
 
@@ -14,13 +14,13 @@ from typing import Sequence
 import torch
 from torch import Tensor, nn
 
-from . import color
-from .color import COLOR_MODES
-from .devices import PRECISIONS, autocast, resolve_device, resolve_precision
-from .errors import InputError
-from .image_io import as_image, as_image_list, fit_long_side, resize
-from .networks import AdaINNet, TransformerNet
-from .options import check_fields, option
+import brushwork.engine.color as color
+from brushwork.engine.color import COLOR_MODES
+from brushwork.engine.devices import PRECISIONS, autocast, resolve_device, resolve_precision
+from brushwork.errors import InputError
+from brushwork.media.image_io import as_image, as_image_list, fit_long_side, resize
+from brushwork.realtime.networks import AdaINNet, TransformerNet
+from brushwork.options import check_fields, option
 
 
 @dataclass(frozen=True)

@@ -16,15 +16,15 @@ import torch
 from PIL import Image
 from torch import Tensor
 
-from . import color
-from .errors import InputError
-from .devices import PRECISIONS, Precision, check_fits, resolve_device, resolve_precision
-from .features import VGG19_LAYERS, Pooling, check_layers, layer_stride, shared_extractor
-from .image_io import as_image, as_image_list, fit_long_side, labelled_grid, resize, tensor_to_pil
-from .losses import ContentTarget, StyleTarget, energy_ratio, gram_matrix
-from .optimize import Objective, OptimizerName, ProgressCallback, Term, Weights, paper_losses, run_pyramid
-from .options import check_fields, check_range, describe, option
-from .schedules import MultiScaleSchedule, WeightSchedule
+import brushwork.engine.color as color
+from brushwork.errors import InputError
+from brushwork.engine.devices import PRECISIONS, Precision, check_fits, resolve_device, resolve_precision
+from brushwork.engine.features import VGG19_LAYERS, Pooling, check_layers, layer_stride, shared_extractor
+from brushwork.media.image_io import as_image, as_image_list, fit_long_side, labelled_grid, resize, tensor_to_pil
+from brushwork.engine.losses import ContentTarget, StyleTarget, energy_ratio, gram_matrix
+from brushwork.engine.optimize import Objective, OptimizerName, ProgressCallback, Term, Weights, paper_losses, run_pyramid
+from brushwork.options import check_fields, check_range, describe, option
+from brushwork.engine.schedules import MultiScaleSchedule, WeightSchedule
 
 InitName = Literal["content", "noise", "image", "adain"]
 MAX_WEIGHT = 1e9
@@ -149,7 +149,7 @@ def build_config(
 
 def run_metadata(command: str, config: TransferConfig, elapsed: float, **inputs: Any) -> dict:
     """What an output carries in its metadata: versions, every setting, time and inputs."""
-    from . import __version__
+    from brushwork import __version__
 
     return {
         "brushwork": __version__, "command": command, "torch": torch.__version__,
@@ -452,8 +452,8 @@ def _initial_image(
     if config.init == "noise":
         return _noise_like((1, 3, *size), config.seed, torch.device("cpu"))
     if config.init == "adain":  # one pass of the AdaIN network: the optimiser only refines
-        from .models import load_model
-        from .realtime import adain_stylize
+        from brushwork.realtime.models import load_model
+        from brushwork.realtime.stylize import adain_stylize
 
         net = load_model("adain", expect="adain").network
         use_masks = None if all(m is None for m in masks) else list(masks)

@@ -22,7 +22,7 @@ from PIL import Image, ImageDraw, ImageFont, ImageOps, PngImagePlugin, Unidentif
 from torch import Tensor
 import torch.nn.functional as F
 
-from .errors import ImageTooLarge, InputError
+from brushwork.errors import ImageTooLarge, InputError
 
 MAX_PIXELS = 100_000_000
 """Largest image (in pixels) Brushwork will decode; guards against decompression bombs."""
@@ -43,7 +43,7 @@ def open_image(source: str | Path, role: str = "image", *, long_side: int | None
     """
     text = str(source)
     if text.startswith(SAMPLE_PREFIX):
-        from .samples import sample_image
+        from brushwork.media.samples import sample_image
 
         return sample_image(text[len(SAMPLE_PREFIX) :])
     path = Path(text)

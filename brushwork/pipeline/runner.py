@@ -23,12 +23,12 @@ from typing import Any, Literal, Sequence
 import torch
 from torch import Tensor
 
-from .devices import resolve_device, resolve_precision
-from .errors import InputError
-from .image_io import fit_long_side, image_size, load_image, load_mask, resize, save_image
-from .models import LoadedModel, load_model
-from .optimize import Progress, ProgressCallback
-from .transfer import PreparedStyles, TransferConfig, check_transfer, prepare_styles, run_metadata, stylize
+from brushwork.engine.devices import resolve_device, resolve_precision
+from brushwork.errors import InputError
+from brushwork.media.image_io import fit_long_side, image_size, load_image, load_mask, resize, save_image
+from brushwork.realtime.models import LoadedModel, load_model
+from brushwork.engine.optimize import Progress, ProgressCallback
+from brushwork.engine.transfer import PreparedStyles, TransferConfig, check_transfer, prepare_styles, run_metadata, stylize
 
 Method = Literal["optimize", "fast", "adain"]
 METHODS: tuple[str, ...] = ("optimize", "fast", "adain")
@@ -200,7 +200,7 @@ class Runner:
         return image, {"effective_weights": dict(last) or None}
 
     def _network(self, request: TransferRequest) -> tuple[Tensor, dict]:
-        from .realtime import adain_stylize, fast_stylize
+        from brushwork.realtime.stylize import adain_stylize, fast_stylize
 
         config = request.config
         device = resolve_device(config.device)

@@ -19,7 +19,7 @@ from typing import Iterable, Literal
 import torch
 from torch import Tensor, nn
 
-from .errors import InputError
+from brushwork.errors import InputError
 
 # Layers per block; names follow the paper: convB_I, reluB_I, poolB.
 _BLOCK_DEPTHS = (2, 2, 4, 4, 4)

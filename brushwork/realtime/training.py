@@ -1,8 +1,8 @@
-"""Training the feed-forward networks of :mod:`brushwork.networks`.
+"""Training the feed-forward networks of :mod:`brushwork.realtime.networks`.
 
 ``train_fast`` fits a :class:`TransformerNet` to one style with the perceptual loss of
 Johnson et al.: the same VGG-19 content, Gram style and TV losses the optimiser uses
-(:mod:`brushwork.losses`), averaged over a batch of photos. ``train_adain`` fits the
+(:mod:`brushwork.engine.losses`), averaged over a batch of photos. ``train_adain`` fits the
 :class:`Decoder` of an AdaIN network with the paper's losses: content at relu4_1 against
 the AdaIN target, style as channel means and deviations at relu1_1..relu4_1, optionally
 after ``warmup_steps`` that teach the decoder to invert the encoder with a pixel loss
@@ -28,13 +28,13 @@ import torch
 from PIL import Image
 from torch import Tensor
 
-from .devices import PRECISIONS, autocast, resolve_device, resolve_precision
-from .errors import BrushworkError, InputError
-from .features import VGGFeatures, check_layers
-from .image_io import IMAGE_SUFFIXES, fit_long_side, open_image, pil_to_tensor, resize
-from .losses import StyleTarget, content_loss, total_variation
-from .options import option
-from .networks import ADAIN_LAYER, ADAIN_STYLE_LAYERS, AdaINNet, Decoder, TransformerNet, adain, channel_stats
+from brushwork.engine.devices import PRECISIONS, autocast, resolve_device, resolve_precision
+from brushwork.errors import BrushworkError, InputError
+from brushwork.engine.features import VGGFeatures, check_layers
+from brushwork.media.image_io import IMAGE_SUFFIXES, fit_long_side, open_image, pil_to_tensor, resize
+from brushwork.engine.losses import StyleTarget, content_loss, total_variation
+from brushwork.options import option
+from brushwork.realtime.networks import ADAIN_LAYER, ADAIN_STYLE_LAYERS, AdaINNet, Decoder, TransformerNet, adain, channel_stats
 
 
 @dataclass(frozen=True)
@@ -293,7 +293,7 @@ def train_fast(
 ) -> TransformerNet:
     """Train a :class:`TransformerNet` for ``style`` on crops of the photos under ``images``.
 
-    The returned network is in eval mode on the CPU; :func:`brushwork.models.save_model`
+    The returned network is in eval mode on the CPU; :func:`brushwork.realtime.models.save_model`
     writes it. A checkpoint ``OUTPUT.ckpt`` is kept beside ``output`` for ``resume``.
     """
     torch.manual_seed(config.seed)

@@ -14,7 +14,7 @@ import math
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter
 
-from .errors import InputError
+from brushwork.errors import InputError
 
 CONTENT_SAMPLES = ("chelsea", "coffee", "astronaut", "rocket")
 STYLE_SAMPLES = ("strokes", "mosaic")

@@ -23,10 +23,10 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from .color import luminance
-from .features import shared_extractor
-from .image_io import fit_long_side, resize
-from .losses import content_loss, gram_matrix, style_loss
+from brushwork.engine.color import luminance
+from brushwork.engine.features import shared_extractor
+from brushwork.media.image_io import fit_long_side, resize
+from brushwork.engine.losses import content_loss, gram_matrix, style_loss
 
 CONTENT_LAYER = "relu4_2"
 STYLE_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")

@@ -9,8 +9,8 @@ from typing import Literal, Sequence
 
 import torch
 
-from .errors import InputError
-from .features import VGG19_LAYERS, activation_bytes
+from brushwork.errors import InputError
+from brushwork.engine.features import VGG19_LAYERS, activation_bytes
 
 Precision = Literal["auto", "float32", "bfloat16"]
 PRECISIONS: tuple[str, ...] = ("auto", "float32", "bfloat16")

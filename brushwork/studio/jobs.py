@@ -28,16 +28,16 @@ from typing import Any
 
 from torch import Tensor
 
-from .devices import release_memory
-from .errors import BrushworkError, ImageTooLarge, InputError
-from .options import check_fields, option
-from .image_io import atomic_write, decode_image, tensor_to_pil
-from .optimize import Progress
-from .samples import SAMPLES
-from .runner import Runner, TransferRequest
-from .transfer import TransferConfig, build_config
+from brushwork.engine.devices import release_memory
+from brushwork.errors import BrushworkError, ImageTooLarge, InputError
+from brushwork.options import check_fields, option
+from brushwork.media.image_io import atomic_write, decode_image, tensor_to_pil
+from brushwork.engine.optimize import Progress
+from brushwork.media.samples import SAMPLES
+from brushwork.pipeline.runner import Runner, TransferRequest
+from brushwork.engine.transfer import TransferConfig, build_config
 
-log = logging.getLogger("brushwork.jobs")
+log = logging.getLogger("brushwork.studio.jobs")
 
 STATUSES = ("queued", "running", "done", "failed", "cancelled")
 FINAL = frozenset({"done", "failed", "cancelled"})

@@ -6,7 +6,7 @@ import math
 from dataclasses import dataclass
 from typing import Literal
 
-from .errors import InputError
+from brushwork.errors import InputError
 
 MIN_SIDE = 32
 """Smallest long side a coarse scale may have; below it VGG-19's deep layers see 1-2 pixels."""

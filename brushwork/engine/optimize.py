@@ -14,10 +14,10 @@ from typing import Callable, Literal, Mapping, Sequence
 import torch
 from torch import Tensor, nn
 
-from .features import VGGFeatures
-from .image_io import resize
-from .losses import ContentTarget, StyleTarget, total_variation
-from .schedules import MultiScaleSchedule, WeightSchedule
+from brushwork.engine.features import VGGFeatures
+from brushwork.media.image_io import resize
+from brushwork.engine.losses import ContentTarget, StyleTarget, total_variation
+from brushwork.engine.schedules import MultiScaleSchedule, WeightSchedule
 
 OptimizerName = Literal["lbfgs", "adam"]
 

@@ -17,9 +17,9 @@ from typing import Any, Literal
 import torch
 from torch import nn
 
-from .errors import InputError
-from .image_io import atomic_write, check_writable_folder
-from .networks import AdaINNet, Decoder, TransformerNet
+from brushwork.errors import InputError
+from brushwork.media.image_io import atomic_write, check_writable_folder
+from brushwork.realtime.networks import AdaINNet, Decoder, TransformerNet
 
 PRETRAINED = Path(__file__).parent / "pretrained"
 ModelKind = Literal["fast", "adain"]
@@ -49,7 +49,7 @@ def save_model(network: nn.Module, path: str | Path, metadata: dict[str, Any]) -
         kind, arch, module = "adain", {"width": network.decoder.width}, network.decoder
     else:
         raise TypeError(f"cannot save a {type(network).__name__}")
-    from . import __version__
+    from brushwork import __version__
 
     tensors = {k: v.detach().to(torch.float16).contiguous().cpu() for k, v in module.state_dict().items()}
     header = {"format": FORMAT, "kind": kind, "arch": json.dumps(arch), "brushwork": __version__,

@@ -1,7 +1,7 @@
 """The command line of the trained networks: train-fast, train-adain, fast, adain, export.
 
-Like :mod:`brushwork.cli`, it only parses, calls the library and reports; training
-options and their defaults come from the config dataclasses of :mod:`brushwork.training`.
+Like :mod:`brushwork.frontends.cli`, it only parses, calls the library and reports; training
+options and their defaults come from the config dataclasses of :mod:`brushwork.realtime.training`.
 """
 
 from __future__ import annotations
@@ -16,17 +16,17 @@ from typing import Sequence
 import torch
 from tqdm import tqdm
 
-from . import __version__
-from .devices import resolve_device
-from .errors import InputError
-from .transfer import check_weight
-from .image_io import (check_output_path, check_writable_folder, fit_long_side, image_size, load_image, load_mask,
+from brushwork import __version__
+from brushwork.engine.devices import resolve_device
+from brushwork.errors import InputError
+from brushwork.engine.transfer import check_weight
+from brushwork.media.image_io import (check_output_path, check_writable_folder, fit_long_side, image_size, load_image, load_mask,
                        resize, save_image, source_label)
-from .progress import progress_bar
-from .paths import check_new, check_not_input, expand_inputs, folder_outputs, names_folder
-from .models import export_onnx, load_model, model_metadata, save_model, shipped_models
-from .realtime import AdaINOptions, FastOptions, adain_stylize, fast_stylize
-from .training import AdaINTrainConfig, FastTrainConfig, TrainingProgress, train_adain, train_fast
+from brushwork.frontends.progress import progress_bar
+from brushwork.media.paths import check_new, check_not_input, expand_inputs, folder_outputs, names_folder
+from brushwork.realtime.models import export_onnx, load_model, model_metadata, save_model, shipped_models
+from brushwork.realtime.stylize import AdaINOptions, FastOptions, adain_stylize, fast_stylize
+from brushwork.realtime.training import AdaINTrainConfig, FastTrainConfig, TrainingProgress, train_adain, train_fast
 
 
 def add_commands(sub: argparse._SubParsersAction) -> None:

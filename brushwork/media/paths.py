@@ -15,8 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Sequence
 
-from .errors import InputError
-from .image_io import IMAGE_SUFFIXES, SAMPLE_PREFIX
+from brushwork.errors import InputError
+from brushwork.media.image_io import IMAGE_SUFFIXES, SAMPLE_PREFIX
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,1 @@
+"""The real-time networks: architectures, training, one-pass stylizing, model files."""

@@ -1,0 +1,2 @@
+"""The web studio: the job table and worker (``jobs``), the HTTP API (``server``) and the
+page (``static/``)."""
