@@ -19,7 +19,8 @@ from PIL import Image, ImageOps
 
 import brushwork as bw
 from brushwork.media.image_io import captioned_row, fit_long_side, resize, save_gif, save_image, tensor_to_pil
-from brushwork.engine.transfer import DEMO_CONFIG, RECONSTRUCT_CONFIG, TransferConfig, run_metadata, stylize_grid
+from brushwork.engine.transfer import RECONSTRUCT_CONFIG, TransferConfig, stylize_grid
+from brushwork.pipeline.settings import DEMO_CONFIG, run_metadata
 
 OUT = Path(__file__).parent / "gallery"
 

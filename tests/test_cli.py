@@ -191,7 +191,8 @@ def test_python_dash_m_runs_the_same_cli(tmp_path):
 
 def test_quality_presets_lie_under_explicit_options():
     from brushwork.frontends.cli import _config, build_parser
-    from brushwork.engine.transfer import QUALITY_PRESETS, TransferConfig
+    from brushwork.engine.transfer import TransferConfig
+    from brushwork.pipeline.settings import QUALITY_PRESETS
 
     parse = build_parser().parse_args
     draft = _config(parse(["transfer", "a.png", "b.png", "-o", "o.png", "--quality", "draft"]))

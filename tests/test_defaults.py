@@ -12,7 +12,8 @@ import pytest
 from brushwork.frontends.cli import _config, build_parser
 from brushwork.engine.schedules import WeightSchedule
 from brushwork.studio.server import Options
-from brushwork.engine.transfer import DEMO_CONFIG, RECONSTRUCT_CONFIG, TransferConfig
+from brushwork.engine.transfer import RECONSTRUCT_CONFIG, TransferConfig
+from brushwork.pipeline.settings import DEMO_CONFIG
 
 README = (Path(__file__).parent.parent / "README.md").read_text()
 ROWS = {m.group(1): m.group(2) for m in re.finditer(r"^\| `(--[a-z-]+)[^`]*` \| ([^|]+) \|", README, re.M)}

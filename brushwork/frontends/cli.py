@@ -37,8 +37,8 @@ from brushwork.media.paths import check_new, check_not_input, same_file
 from brushwork.frontends.progress import progress_bar
 from brushwork.media.samples import SAMPLE_NOTES, SAMPLES
 from brushwork.engine.schedules import WeightSchedule
-from brushwork.engine.transfer import (DEMO_CONFIG, QUALITY_PRESETS, RECONSTRUCT_CONFIG, TransferConfig, build_config, reconstruct,
-                       run_metadata, stylize_grid, synthesize_texture)
+from brushwork.engine.transfer import RECONSTRUCT_CONFIG, TransferConfig, reconstruct, stylize_grid, synthesize_texture
+from brushwork.pipeline.settings import DEMO_CONFIG, QUALITY_PRESETS, build_config, run_metadata
 
 PROG = "brushwork"
 

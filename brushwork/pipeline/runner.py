@@ -28,7 +28,8 @@ from brushwork.errors import InputError
 from brushwork.media.image_io import fit_long_side, image_size, load_image, load_mask, resize, save_image
 from brushwork.realtime.models import LoadedModel, load_model
 from brushwork.engine.optimize import Progress, ProgressCallback
-from brushwork.engine.transfer import PreparedStyles, TransferConfig, check_transfer, prepare_styles, run_metadata, stylize
+from brushwork.engine.transfer import PreparedStyles, TransferConfig, check_transfer, prepare_styles, stylize
+from brushwork.pipeline.settings import run_metadata
 
 Method = Literal["optimize", "fast", "adain"]
 METHODS: tuple[str, ...] = ("optimize", "fast", "adain")

@@ -35,7 +35,8 @@ from brushwork.media.image_io import atomic_write, decode_image, tensor_to_pil
 from brushwork.engine.optimize import Progress
 from brushwork.media.samples import SAMPLES
 from brushwork.pipeline.runner import Runner, TransferRequest
-from brushwork.engine.transfer import TransferConfig, build_config
+from brushwork.engine.transfer import TransferConfig
+from brushwork.pipeline.settings import build_config
 
 log = logging.getLogger("brushwork.studio.jobs")
 

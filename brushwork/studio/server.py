@@ -32,7 +32,8 @@ from brushwork.studio.jobs import (FINAL, DataLock, EventLog, ImageStore, Job, J
 from brushwork.media.samples import CONTENT_SAMPLES, STYLE_SAMPLES, sample_image
 from brushwork.engine.schedules import WeightSchedule
 from brushwork.pipeline.runner import check_request
-from brushwork.engine.transfer import QUALITY_PRESETS, TransferConfig
+from brushwork.engine.transfer import TransferConfig
+from brushwork.pipeline.settings import QUALITY_PRESETS
 
 STUDIO = Path(__file__).parent / "static"
 CONTENT_SECURITY_POLICY = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' blob: data:; "
