@@ -3,7 +3,8 @@
     .venv/bin/python docs/make_gallery.py [--images ../shared/data/images] [--size 320]
 
 The input images are not in the repository (see ../shared/data/images/SOURCES.md); the
-outputs are, in docs/gallery/. Each output is a JPEG whose EXIF carries its parameters.
+outputs are, in docs/gallery/. Each output is a JPEG whose EXIF carries its parameters (the settings,
+versions and inputs, as `brushwork.read_metadata` reads them).
 """
 
 from __future__ import annotations
@@ -41,8 +42,10 @@ def main() -> None:
     OUT.mkdir(exist_ok=True)
     wanted = set(args.only or ["grid", "weights", "color", "mask", "blend", "reconstruct", "texture", "animation", "demo"])
 
-    def made(name: str, image, meta: dict, start: float) -> None:
-        path = save_image(image, OUT / name, {**meta, "size": args.size, "seconds": round(time.perf_counter() - start, 1)})
+    def made(name: str, image, meta: dict, start: float, used: TransferConfig = config) -> None:
+        """Save a picture with what made it: the settings (``used``), versions and inputs."""
+        record = run_metadata("gallery", used, time.perf_counter() - start, made_by="docs/make_gallery.py", **meta)
+        path = save_image(image, OUT / name, record)
         print(f"{path}  {time.perf_counter() - start:.0f}s", flush=True)
 
     if "grid" in wanted:
@@ -57,14 +60,14 @@ def main() -> None:
         betas = [2, 8, 20, config.style_weight, 150]
         outs = [tensor_to_pil(bw.stylize(c, [s], config=replace(config, style_weight=b))) for b in betas]
         labels = [f"--style-weight {b:g}" + (" (default)" if b == config.style_weight else "") for b in betas]
-        made("weights.jpg", captioned_row(outs, labels, height=200), {"what": "style weight"}, t)
+        made("weights.jpg", captioned_row(outs, labels, height=200), {"what": "style weight", "style_weights": betas}, t)
 
     if "color" in wanted:
         t = time.perf_counter()
         c, s = content("paris.jpg"), style("starry_night.jpg")
         outs = [bw.stylize(c, [s], config=replace(light, preserve_color=m)) for m in ("none", "luminance", "histogram")]
         pics = [tensor_to_pil(resize(c, outs[0].shape[-2:]))] + [tensor_to_pil(o) for o in outs]
-        made("color.jpg", captioned_row(pics, ["content", "--preserve-color none", "luminance", "histogram"]), {"what": "color"}, t)
+        made("color.jpg", captioned_row(pics, ["content", "--preserve-color none", "luminance", "histogram"]), {"what": "color", "preserve_color": ["none", "luminance", "histogram"]}, t, light)
 
     if "mask" in wanted:
         t = time.perf_counter()
@@ -74,7 +77,7 @@ def main() -> None:
         out = bw.stylize(c, [style("starry_night.jpg"), style("the_wave.jpg")], masks=[sky, 1 - sky], config=light)
         mask_pic = ImageOps.expand(tensor_to_pil(resize(sky.expand(1, 3, -1, -1), out.shape[-2:])), border=1, fill="gray")
         made("mask.jpg", captioned_row([tensor_to_pil(resize(c, out.shape[-2:])), mask_pic, tensor_to_pil(out)],
-                               ["content", "mask: white = starry_night, black = the_wave", "result"]), {"what": "mask"}, t)
+                               ["content", "mask: white = starry_night, black = the_wave", "result"]), {"what": "mask"}, t, light)
 
     if "blend" in wanted:
         t = time.perf_counter()
@@ -82,7 +85,7 @@ def main() -> None:
         weights = [(1, 0), (0.75, 0.25), (0.5, 0.5), (0.25, 0.75), (0, 1)]
         outs = [tensor_to_pil(bw.stylize(c, [a, b], style_weights=w, config=light)) for w in weights]
         made("blend.jpg", captioned_row(outs, [f"{w[0]:g} : {w[1]:g}" for w in weights], height=200),
-             {"what": "blend starry_night : the_scream"}, t)
+             {"what": "blend starry_night : the_scream", "style_weights": weights}, t, light)
 
     if "reconstruct" in wanted:
         t = time.perf_counter()
@@ -90,14 +93,15 @@ def main() -> None:
         layers = ["relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1"]
         classic = replace(RECONSTRUCT_CONFIG, size=256)
         outs = [tensor_to_pil(bw.reconstruct(c, layer=layer, config=classic)) for layer in layers]
-        made("reconstruct.jpg", captioned_row(outs, layers, height=170), {"what": "reconstruct"}, t)
+        made("reconstruct.jpg", captioned_row(outs, layers, height=170), {"what": "reconstruct", "layers": layers}, t, classic)
 
     if "texture" in wanted:
         t = time.perf_counter()
         names = ["starry_night.jpg", "the_wave.jpg", "composition_vii.jpg", "woman_with_hat.jpg"]
         small = replace(config, size=256)
         outs = [tensor_to_pil(bw.synthesize_texture(style(n), config=small)) for n in names]
-        made("texture.jpg", captioned_row(outs, [n.split(".")[0] for n in names], height=200), {"what": "texture"}, t)
+        made("texture.jpg", captioned_row(outs, [n.split(".")[0] for n in names], height=200), {"what": "texture", "styles": names},
+             t, small)
 
     if "animation" in wanted:
         t = time.perf_counter()
@@ -120,7 +124,7 @@ def main() -> None:
         outs = [bw.stylize(c, [bw.load_image(f"sample:{s}")], config=DEMO_CONFIG) for s in ("strokes", "mosaic")]
         pics = [tensor_to_pil(bw.load_image(f"sample:{s}")) for s in ("strokes", "mosaic")] + [tensor_to_pil(o) for o in outs]
         made("samples.jpg", captioned_row(pics, ["sample:strokes", "sample:mosaic", "chelsea + strokes", "chelsea + mosaic"], height=220),
-             {"what": "built-in samples"}, t)
+             {"what": "built-in samples"}, t, DEMO_CONFIG)
 
 
 if __name__ == "__main__":
