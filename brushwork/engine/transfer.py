@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass, field, replace
-from typing import Any, Callable, Literal, Sequence
+from typing import Any, Callable, Literal, Mapping, Sequence
 
 import torch
 from PIL import Image
@@ -22,7 +22,8 @@ from brushwork.engine.devices import PRECISIONS, Precision, check_fits, resolve_
 from brushwork.engine.features import VGG19_LAYERS, Pooling, check_layers, layer_stride, shared_extractor
 from brushwork.media.image_io import as_image, as_image_list, fit_long_side, labelled_grid, resize, tensor_to_pil
 from brushwork.engine.losses import ContentTarget, StyleTarget, energy_ratio, gram_matrix
-from brushwork.engine.optimize import Objective, OptimizerName, ProgressCallback, Term, Weights, paper_losses, run_pyramid
+from brushwork.engine.optimize import (LossFn, Objective, OptimizerName, ProgressCallback, Term, Weights, paper_losses,
+                                      run_pyramid)
 from brushwork.options import check_fields, check_range, describe, option
 from brushwork.engine.schedules import MultiScaleSchedule, WeightSchedule
 
@@ -198,6 +199,7 @@ class _Job:
     blend: bool = True
     finish_with: Tensor | None = None  # content whose chroma luminance mode restores
     like: Tensor | None = None  # the caller's image: the result takes its device and dtype
+    extra: Mapping[str, tuple[LossFn, Term]] = field(default_factory=dict)  # more named terms (a temporal one, say)
 
 
 def _paper_weights(config: TransferConfig, *, content: bool = True, style: bool = True) -> dict[str, Term]:
@@ -271,7 +273,7 @@ def _run(job: _Job, config: TransferConfig, callback: ProgressCallback | None) -
         style_targets = [] if styles is None else styles.targets(size, job.style_strengths, job.masks, job.blend)
         return content_target, style_targets
 
-    weights = dict(job.weights)
+    weights = {**job.weights, **{name: term for name, (_, term) in job.extra.items()}}
     final: Targets | None = None  # the output size's targets, when the balance needed them first
     if config.balance == "energy" and content is not None and styles is not None and weights["content"].weight > 0:
         final = targets_at(job.output_size)
@@ -284,7 +286,8 @@ def _run(job: _Job, config: TransferConfig, callback: ProgressCallback | None) -
 
     def make_objective(size: tuple[int, int]) -> Objective:
         content_target, style_targets = final if final is not None and size == job.output_size else targets_at(size)
-        return Objective(extractor, paper_losses(content_target, style_targets), weights)
+        losses = {**paper_losses(content_target, style_targets), **{name: fn for name, (fn, _) in job.extra.items()}}
+        return Objective(extractor, losses, weights)
 
     finish = _finisher(job.finish_with, device)
     schedule = MultiScaleSchedule.pyramid(
@@ -318,6 +321,7 @@ def stylize(
     init_image: Tensor | None = None,
     config: TransferConfig = TransferConfig(),
     callback: ProgressCallback | None = None,
+    extra_losses: Mapping[str, tuple[LossFn, Term]] | None = None,
 ) -> Tensor:
     """Repaint ``content`` in the manner of ``styles`` (Gatys, Ecker & Bethge 2016).
 
@@ -327,6 +331,8 @@ def stylize(
     ``config.init == "image"``. ``styles`` may be a :class:`PreparedStyles` made with this
     config, whose targets are then reused. Returns (1, 3, H, W) in [0, 1] with long side
     ``config.size``, on the device and in the (floating) dtype of ``content``.
+    ``extra_losses`` adds named terms to the objective (name -> (function, weight)), e.g.
+    the temporal term of video stylization.
     """
     like = content
     content = as_image(content, "content image")
@@ -360,7 +366,7 @@ def stylize(
     job = _Job(
         output_size, init, _paper_weights(config), content, config.content_layers,
         prepared if prepared is not None and config.preserve_color == "none" else style_images, strengths, mask_list,
-        blend=all(m is None for m in mask_list), finish_with=finish_with, like=like,
+        blend=all(m is None for m in mask_list), finish_with=finish_with, like=like, extra=dict(extra_losses or {}),
     )
     return _run(job, config, callback)
 

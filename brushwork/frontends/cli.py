@@ -33,6 +33,9 @@ from brushwork.pipeline.batch import MANIFEST, BatchItem, plan_batch, run_batch
 from brushwork.studio.jobs import LOOPBACK, StudioSettings
 from brushwork.options import describe
 from brushwork.pipeline.runner import METHODS, Runner, TransferRequest
+from brushwork.pipeline.video import VideoProgress, VideoRequest, score_video, stylize_video
+from brushwork.media.video import check_video_output
+from brushwork.options import check_range
 from brushwork.media.paths import check_new, check_not_input, same_file
 from brushwork.frontends.progress import progress_bar
 from brushwork.media.samples import SAMPLE_NOTES, SAMPLES
@@ -170,6 +173,32 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-score", action="store_true", help="leave the brushwork score figures out of the manifest")
     p.add_argument("--quiet", action="store_true", help="no progress bars; one line per finished item")
     _add_config_options(p, skip=("init",), presets=True)
+
+    p = sub.add_parser("video", help="stylize a video without flicker (optical flow), keeping its timing and sound")
+    p.add_argument("input", help="video file (MP4, WebM, MOV, MKV, GIF, ...)")
+    p.add_argument("-o", "--output", required=True, help="output: .mp4 (H.264), .webm (VP9), .mov, .mkv, .gif, or a folder "
+                   "ending in / for PNG frames; replaced if it exists, since you named it")
+    p.add_argument("--style", nargs="+", required=True, metavar="STYLE", help="style image(s)")
+    p.add_argument("--method", choices=METHODS, default="optimize", help="optimize (Gatys, steadied by a temporal loss), "
+                   "fast (a per-style network: give --model) or adain (any style) (default: %(default)s)")
+    p.add_argument("--model", help="network for --method fast (required) or adain (default: the shipped adain)")
+    p.add_argument("--start", type=float, default=0.0, metavar="SECONDS", help="first second to stylize (default: 0)")
+    p.add_argument("--duration", type=float, metavar="SECONDS", help="how many seconds (default: to the end)")
+    video_defaults = {f.name: f.default for f in dataclasses.fields(VideoRequest) if f.default is not dataclasses.MISSING}
+    p.add_argument("--no-temporal", action="store_true", help="every frame on its own (flickers; the baseline)")
+    p.add_argument("--temporal-weight", type=float, default=video_defaults["temporal_weight"],
+                   help="optimiser: weight of the temporal loss (default: %(default)s)")
+    p.add_argument("--filter-strength", type=float, default=video_defaults["filter_strength"],
+                   help="networks: how much of the previous frame, carried along the flow, to keep (0-0.99; default: %(default)s)")
+    p.add_argument("--work-dir", metavar="DIR", help="where finished frames are kept for a resume (default: beside OUTPUT)")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    _add_config_options(p, skip=("init",), presets=True)
+
+    p = sub.add_parser("score-video", help="steadiness (warping error) and timing of a stylized video against its original")
+    p.add_argument("original", help="the input video")
+    p.add_argument("stylized", help="the stylized video")
+    p.add_argument("--style", help="style image: adds the mean style and content distances of a few frames")
+    p.add_argument("--json", action="store_true", help="print JSON instead of a table")
 
     p = sub.add_parser("score", help="quality metrics of an output against its content and style")
     p.add_argument("content", help="content image")
@@ -468,6 +497,58 @@ def cmd_batch(args: argparse.Namespace) -> int:
     return 1 if summary.failed else 0
 
 
+def cmd_video(args: argparse.Namespace) -> int:
+    config = _config(args)
+    for name, value, low, high in (("--start", args.start, 0, 1e6), ("--duration", args.duration, 1e-3, 1e6),
+                                   ("--temporal-weight", args.temporal_weight, 0, 1e9),
+                                   ("--filter-strength", args.filter_strength, 0, 0.99)):
+        if value is not None:
+            check_range(name, value, low, high)
+    if args.method == "fast" and not args.model:
+        raise InputError("--method fast needs --model (a shipped name or a .safetensors file)")
+    check_video_output(args.output)
+    check_not_input(args.output, [args.input, *args.style])
+    request = VideoRequest(Path(args.input), args.output, args.style, config, method=args.method, model=args.model,
+                           start=args.start, duration=args.duration, temporal=not args.no_temporal,
+                           temporal_weight=args.temporal_weight, filter_strength=args.filter_strength,
+                           work_dir=Path(args.work_dir) if args.work_dir else None)
+    frames = None if args.quiet else progress_bar(1)
+    reporter = Reporter(Path("frame.png"), quiet=args.quiet or args.method != "optimize", position=1)
+
+    def on_frame(p: VideoProgress) -> None:
+        reporter.close()
+        if frames is not None:
+            frames.total = p.frames
+            frames.set_description_str("frames", refresh=False)
+            frames.set_postfix_str(f"{p.frame / p.seconds:.2f} fps, left {tqdm.format_interval(p.eta)}", refresh=False)
+            frames.update(1)
+
+    try:
+        result = stylize_video(request, on_frame=on_frame, callback=reporter)
+    finally:
+        reporter.close()
+        if frames is not None:
+            frames.close()
+    print(f"wrote {result.path} ({result.frames} frames in {result.seconds:.0f} s)")
+    if result.truncated:
+        print(f"{PROG}: {result.truncated}; the video has the frames before it", file=sys.stderr)
+        return 1
+    return 0
+
+
+def cmd_score_video(args: argparse.Namespace) -> None:
+    figures = score_video(args.original, args.stylized, style=args.style)
+    if args.json:
+        print(json.dumps(figures, indent=2))
+        return
+    print(f"{'warping_error':<17} {figures['warping_error']:10.6f}   lower is steadier (Lai et al. 2018, masked, per pixel)")
+    for side in ("original", "stylized"):
+        f = figures[side]
+        print(f"{side:<17} {f['frames']} frames, {f['fps']:g} fps, {f['duration']:g} s, audio: {'yes' if f['audio'] else 'no'}")
+    for name, value in figures.get("scores", {}).items():
+        print(f"{name:<17} {value:10.4f}   mean of a few frames (see brushwork score)")
+
+
 def _resolved(source: str) -> str:
     """Inputs recorded by absolute path, so that a resumed batch recognises its outputs
     whatever the working folder was."""
@@ -475,6 +556,7 @@ def _resolved(source: str) -> str:
 
 
 COMMANDS = {"transfer": cmd_transfer, "reconstruct": cmd_reconstruct, "texture": cmd_texture, "batch": cmd_batch,
+            "video": cmd_video, "score-video": cmd_score_video,
             "samples": cmd_samples,
             "grid": cmd_grid, "score": cmd_score, "serve": cmd_serve, "demo": cmd_demo, **networks.COMMANDS}
 

@@ -150,8 +150,26 @@ def read_frames(path: str | Path, *, start: float = 0.0, duration: float | None 
             if isinstance(exc, (InputError, GeneratorExit)):
                 raise
             raise TruncatedVideo(f"{role} {str(path)!r} breaks off after {index} frames ({_reason(exc)})", index) from None
+        if index and duration is None:
+            _check_complete(container, stream, time_base, first_time, time, index, path, role)
     if index == 0:
         raise InputError(f"{role} {str(path)!r} has no frames" + (f" from {start:g} s" if start else ""))
+
+
+def _check_complete(container, stream, time_base, first: float, last: float, count: int, path, role: str) -> None:
+    """A file whose frames stop well before the duration it declares was cut short (a broken
+    download, a full disk): FFmpeg reads such a file to where it ends without an error."""
+    if stream.duration is not None:
+        declared, slack = float(stream.duration * time_base), 0.0
+    elif container.duration is not None:
+        declared = container.duration / 1_000_000
+        slack = 1.0 if container.streams.audio else 0.0  # the sound may outlast the picture a little
+    else:
+        return
+    step = (last - first) / (count - 1) if count > 1 else 0.04
+    if last - first + step < declared - max(3 * step, 0.2) - slack:
+        raise TruncatedVideo(f"{role} {str(path)!r} breaks off after {count} frames ({last - first + step:.2f} s of "
+                             f"the {declared:.2f} s it declares)", count)
 
 
 class TruncatedVideo(InputError):

@@ -1,0 +1,118 @@
+"""`brushwork video` and `score-video` through main(argv), on clips the tests make."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from brushwork.frontends.cli import main
+from brushwork.media.video import probe, read_frames
+
+from clips import make_clip
+
+FAST = ["--method", "fast", "--model", "starry_night", "--style", "sample:strokes", "--size", "96", "--quiet"]
+
+
+def run(capsys, *argv):
+    code = main([str(a) for a in argv])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def scores(capsys, original, stylized):
+    code, out, _ = run(capsys, "score-video", original, stylized, "--style", "sample:strokes", "--json")
+    assert code == 0
+    return json.loads(out)
+
+
+def test_networks_keep_timing_and_sound_and_the_filter_steadies(tmp_path, capsys):
+    clip = tmp_path / "clip.mp4"
+    times = make_clip(clip, frames=16, size=(96, 64), vfr=True)
+    assert run(capsys, "video", clip, "-o", tmp_path / "steady.mp4", *FAST)[0] == 0
+    assert run(capsys, "video", clip, "-o", tmp_path / "raw.mp4", *FAST, "--no-temporal")[0] == 0
+    out = [f.time for f in read_frames(tmp_path / "steady.mp4")]
+    assert [round(t - out[0], 3) for t in out] == [round(t - times[0], 3) for t in times]
+    info = probe(tmp_path / "steady.mp4")
+    assert info.has_audio and info.frames == 16
+    steady, raw = scores(capsys, clip, tmp_path / "steady.mp4"), scores(capsys, clip, tmp_path / "raw.mp4")
+    assert steady["warping_error"] < raw["warping_error"] / 3
+    assert steady["scores"]["style_distance"] < 1.15 * raw["scores"]["style_distance"]
+    assert not list(tmp_path.glob(".*frames"))  # the work folder goes once the video is written
+
+
+@pytest.mark.slow
+def test_the_optimiser_is_steadied_by_its_temporal_term(tmp_path, capsys):
+    clip = tmp_path / "clip.mp4"
+    make_clip(clip, frames=8, size=(64, 48), audio=False)
+    flags = ["--style", "sample:strokes", "--size", "64", "--steps", "6", "--scales", "2", "--quiet"]
+    assert run(capsys, "video", clip, "-o", tmp_path / "steady.mp4", *flags)[0] == 0
+    assert run(capsys, "video", clip, "-o", tmp_path / "raw.mp4", *flags, "--no-temporal")[0] == 0
+    steady, raw = scores(capsys, clip, tmp_path / "steady.mp4"), scores(capsys, clip, tmp_path / "raw.mp4")
+    assert steady["warping_error"] < raw["warping_error"] / 3
+    assert steady["scores"]["style_distance"] < 1.15 * raw["scores"]["style_distance"]
+
+
+def test_an_interrupted_run_resumes_without_redoing_a_frame(tmp_path, capsys, monkeypatch):
+    import brushwork.pipeline.runner as runner
+
+    clip = tmp_path / "clip.mp4"
+    make_clip(clip, frames=10, size=(96, 64))
+    calls, interrupt = [], [True]
+    real = runner.Runner.run
+
+    def counting(self, request, **kwargs):
+        calls.append(1)
+        if len(calls) == 5 and interrupt[0]:
+            interrupt[0] = False
+            raise KeyboardInterrupt  # Ctrl-C during the fifth frame
+        return real(self, request, **kwargs)
+
+    monkeypatch.setattr(runner.Runner, "run", counting)
+    code, _, err = run(capsys, "video", clip, "-o", tmp_path / "out.mp4", *FAST)
+    assert code == 130 and not (tmp_path / "out.mp4").exists()
+    work = list(tmp_path.glob(".out.mp4.*.frames"))
+    assert len(work) == 1 and len(list(work[0].glob("*.png"))) == 4
+    calls.clear()
+    assert run(capsys, "video", clip, "-o", tmp_path / "out.mp4", *FAST)[0] == 0
+    assert len(calls) == 6 and probe(tmp_path / "out.mp4").frames == 10  # only the six frames left
+    assert not work[0].exists()
+
+
+@pytest.mark.parametrize("kind, message", [
+    ("text", "is not a video Brushwork can read"), ("image", "is a still image"), ("empty", "is not a video"),
+    ("missing", "does not exist"), ("extension", "unsupported extension"), ("folder", "output folder"),
+])
+def test_bad_input_is_one_line_exit_2_and_nothing_left(tmp_path, capsys, kind, message):
+    clip = tmp_path / "clip.mp4"
+    output = tmp_path / "out.mp4"
+    if kind == "text":
+        clip.write_text("not a video")
+    elif kind == "image":
+        from PIL import Image
+
+        clip = tmp_path / "still.png"
+        Image.new("RGB", (16, 16)).save(clip)
+    elif kind == "empty":
+        clip.write_bytes(b"")
+    elif kind == "missing":
+        clip = tmp_path / "nowhere.mp4"
+    else:
+        make_clip(clip, frames=3)
+        output = tmp_path / ("out.avi" if kind == "extension" else "no/such/out.mp4")
+    before = set(tmp_path.iterdir())
+    code, _, err = run(capsys, "video", clip, "-o", output, *FAST)
+    lines = err.strip().splitlines()
+    assert code == 2 and len(lines) == 1 and message in lines[0], err
+    assert set(tmp_path.iterdir()) == before  # no output, no work folder
+
+
+def test_a_truncated_input_gives_what_could_be_read_and_exit_1(tmp_path, capsys):
+    clip = tmp_path / "clip.mkv"
+    make_clip(clip, frames=40, size=(96, 64), audio=False)
+    data = clip.read_bytes()
+    cut = tmp_path / "cut.mkv"
+    cut.write_bytes(data[: len(data) * 2 // 3])
+    code, out, err = run(capsys, "video", cut, "-o", tmp_path / "out.mp4", *FAST)
+    assert code == 1 and "breaks off after" in err
+    assert 10 < probe(tmp_path / "out.mp4").frames < 40
