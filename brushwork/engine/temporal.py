@@ -125,5 +125,11 @@ class TemporalFilter:
             m = motion.at(tuple(frame.shape[-2:]))
             carried = warp(self.previous, m.flow)
             out = m.mask * (self.strength * carried + (1 - self.strength) * frame) + (1 - m.mask) * frame
+            # Averaging strokes that do not line up exactly lowers the picture's contrast; give
+            # each channel back the frame's own spread so the style is not washed out.
+            dims = (-2, -1)
+            out = (out - out.mean(dims, keepdim=True)) / out.std(dims, keepdim=True).clamp_min(1e-4) \
+                * frame.std(dims, keepdim=True) + frame.mean(dims, keepdim=True)
+            out = out.clamp(0, 1)
         self.previous = out
         return out
