@@ -348,3 +348,27 @@ def test_running_a_network_never_changes_it():
     assert net.encoder.compute_dtype == dtype and not net.training
     assert all(torch.equal(before[k], v) for k, v in net.state_dict().items())
     assert torch.equal(torch.random.get_rng_state(), rng)
+
+
+def test_adain_with_style_statistics_computed_once_gives_the_same_image():
+    import torch
+
+    from brushwork.engine.transfer import TransferConfig
+    from brushwork.media.image_io import load_image
+    from brushwork.pipeline.runner import Runner, TransferRequest
+    from brushwork.realtime.stylize import adain_style_statistics
+
+    net = load_model("adain", expect="adain").network
+    from brushwork.media.image_io import fit_long_side, resize
+
+    content = load_image("sample:chelsea")
+    content = resize(content, fit_long_side(*content.shape[-2:], 64))
+    style = load_image("sample:strokes")
+    direct = adain_stylize(net, content, [style], style_size=64, precision="float32")
+    stats = adain_style_statistics(net, [style], style_size=64, precision="float32")
+    assert torch.allclose(adain_stylize(net, content, [style], style_size=64, precision="float32", style_stats=stats), direct)
+    runner = Runner()
+    config = TransferConfig(size=64, precision="float32")
+    first = runner.run(TransferRequest("sample:chelsea", ["sample:strokes"], config, method="adain")).image
+    again = runner.run(TransferRequest("sample:chelsea", ["sample:strokes"], config, method="adain")).image
+    assert torch.equal(first, again) and torch.allclose(first, direct, atol=1e-5)

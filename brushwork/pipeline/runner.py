@@ -126,6 +126,7 @@ class Runner:
     def __init__(self, *, keep_styles: int = 4) -> None:
         self._styles: collections.OrderedDict[tuple, PreparedStyles] = collections.OrderedDict()
         self._models: dict[tuple[str, str], LoadedModel] = {}
+        self._adain_stats: dict[tuple, list] = {}
         self.keep_styles = keep_styles
         self.preparations = 0
         """How many times style targets were prepared (not found among the kept ones)."""
@@ -201,7 +202,7 @@ class Runner:
         return image, {"effective_weights": dict(last) or None}
 
     def _network(self, request: TransferRequest) -> tuple[Tensor, dict]:
-        from brushwork.realtime.stylize import adain_stylize, fast_stylize
+        from brushwork.realtime.stylize import adain_style_statistics, adain_stylize, fast_stylize
 
         config = request.config
         device = resolve_device(config.device)
@@ -212,13 +213,20 @@ class Runner:
         if request.method == "fast":
             image = fast_stylize(model.network, content, preserve_color=config.preserve_color, precision=config.precision)
         else:
-            styles = [_load(s, "style image", config.size) for s in request.styles]
             masks = None if request.masks is None else [
                 None if m is None else (m if isinstance(m, Tensor) else load_mask(m, f"mask {i}", long_side=config.size))
                 for i, m in enumerate(request.masks, 1)]
+            key = (name, tuple(map(str, request.styles)), config.size, config.precision, str(device))
+            if key in self._adain_stats:  # the paintings were read and encoded for an earlier frame or photo
+                styles, stats = self._adain_stats[key]
+            else:
+                styles, stats = [_load(s, "style image", config.size) for s in request.styles], None
+                if config.preserve_color != "histogram" and not any(isinstance(s, Tensor) for s in request.styles):
+                    stats = adain_style_statistics(model.network, styles, style_size=config.size, precision=config.precision)
+                    self._adain_stats = {key: (styles, stats)}
             image = adain_stylize(model.network, content, styles, weights=request.style_weights, masks=masks,
                                   preserve_color=config.preserve_color, style_size=config.size,
-                                  precision=config.precision)
+                                  precision=config.precision, style_stats=stats)
         return image, {"model": model.metadata.get("name", str(model.path))}
 
 

@@ -141,6 +141,10 @@ class AdaINNet(nn.Module):
     def encode(self, image: Tensor, compute_dtype: torch.dtype | None = None) -> dict[str, Tensor]:
         return self.encoder(image, compute_dtype=compute_dtype)
 
+    def style_statistics(self, styles: Sequence[Tensor], compute_dtype: torch.dtype | None = None) -> list[tuple[Tensor, Tensor]]:
+        """Each style's channel mean and std at relu4_1: all AdaIN needs of a painting."""
+        return [channel_stats(self.encode(s, compute_dtype)[ADAIN_LAYER]) for s in styles]
+
     def decode(self, features: Tensor, like: Tensor, *, clamp: bool = True) -> Tensor:
         """Pixels from features, resized to ``like``'s height and width (VGG's pooling rounds
         down, so the decoder's output can be a few pixels short). Training passes
@@ -158,17 +162,20 @@ class AdaINNet(nn.Module):
         weights: Sequence[float] | None = None,
         masks: Sequence[Tensor | None] | None = None,
         compute_dtype: torch.dtype | None = None,
+        style_stats: Sequence[tuple[Tensor, Tensor]] | None = None,
     ) -> Tensor:
         """Stylize ``content`` with one or more ``styles``.
 
         ``alpha`` trades content (0) against style (1). Without masks, several styles are
         interpolated by ``weights`` in feature space; with masks, each region of the content
         gets its own style's statistics (Huang & Belongie, section 7). ``compute_dtype``
-        overrides the encoder's precision for this call only.
+        overrides the encoder's precision for this call only. ``style_stats`` (each style's
+        relu4_1 mean and std, from :meth:`style_statistics`) stand in for ``styles``, so that
+        a video or a batch encodes its paintings once.
         """
         feats = self.encode(content, compute_dtype)[ADAIN_LAYER]
-        stats = [channel_stats(self.encode(s, compute_dtype)[ADAIN_LAYER]) for s in styles]
-        weights = list(weights) if weights is not None else [1.0] * len(styles)
+        stats = list(style_stats) if style_stats is not None else self.style_statistics(styles, compute_dtype)
+        weights = list(weights) if weights is not None else [1.0] * len(stats)
         total = sum(weights)
         if masks is None or all(m is None for m in masks):
             mixed = sum(w / total * adain(feats, m, s) for w, (m, s) in zip(weights, stats))

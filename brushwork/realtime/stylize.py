@@ -63,6 +63,18 @@ def _keep_colors(out: Tensor, content: Tensor, mode: str) -> Tensor:
     return out
 
 
+@torch.no_grad()
+def adain_style_statistics(net: AdaINNet, styles: Sequence[Tensor], *, style_size: int | None = 512,
+                           device: str | None = None, precision: str = "auto") -> list[tuple[Tensor, Tensor]]:
+    """The paintings' AdaIN statistics, computed once for many :func:`adain_stylize` calls."""
+    styles = as_image_list(styles, "style image")
+    net, dev = placed(net, device)
+    if style_size:
+        styles = [resize(s, fit_long_side(*s.shape[-2:], style_size)) for s in styles]
+    with autocast(dev, precision):
+        return net.style_statistics([s.to(dev) for s in styles], resolve_precision(precision, dev))
+
+
 def placed(net: nn.Module, device: str | None) -> tuple[nn.Module, torch.device]:
     """The network to run on ``device``, never the caller's moved: where it already is (or
     ``device`` is None), it runs as it is; elsewhere on a copy. Front ends that run many
@@ -108,8 +120,12 @@ def adain_stylize(
     style_size: int | None = 512,
     device: str | None = None,
     precision: str = "auto",
+    style_stats: Sequence[tuple[Tensor, Tensor]] | None = None,
 ) -> Tensor:
-    """Content (1, 3, H, W) in the manner of ``styles``; see :meth:`AdaINNet.forward`."""
+    """Content (1, 3, H, W) in the manner of ``styles``; see :meth:`AdaINNet.forward`.
+
+    ``style_stats`` from :func:`adain_style_statistics` (with the same ``style_size`` and
+    precision) spare encoding the paintings again for every frame or photo."""
     if not 0.0 <= alpha <= 1.0:
         raise InputError(f"alpha must be between 0 and 1, got {alpha}")
     content = as_image(content, "content image")
@@ -126,13 +142,15 @@ def adain_stylize(
     net, dev = placed(net, device)
     dtype = resolve_precision(precision, dev)
     if preserve_color == "histogram":  # give the paintings the photo's colours first
+        if style_stats is not None:
+            raise InputError("preserve_color 'histogram' recolours the paintings for each photo; do not pass style_stats")
         styles = [color.match_color(s, content) for s in styles]
-    if style_size:
+    if style_size and style_stats is None:
         styles = [resize(s, fit_long_side(*s.shape[-2:], style_size)) for s in styles]
     with autocast(dev, precision):
         out = net(content.to(dev), [s.to(dev) for s in styles], alpha=alpha, weights=weights,
                   masks=None if masks is None else [None if m is None else m.to(dev) for m in masks],
-                  compute_dtype=dtype).float()
+                  compute_dtype=dtype, style_stats=style_stats).float()
     if preserve_color == "luminance":
         out = color.combine_luminance(out, content.to(dev))
     return out.clamp(0, 1).to(content.device)
