@@ -36,7 +36,7 @@ def pan_and_zoom(photo: Path, out: Path, *, seconds: float = 3.0, fps: int = 25,
     import av
 
     image = Image.open(photo).convert("RGB")
-    scale = max(size[0] * 1.6 / image.width, size[1] * 1.6 / image.height)
+    scale = max(size[0] * 2.5 / image.width, size[1] * 2.5 / image.height)
     image = image.resize((round(image.width * scale), round(image.height * scale)), Image.LANCZOS)
     frames = int(seconds * fps)
     with av.open(str(out), "w") as container:
@@ -48,6 +48,7 @@ def pan_and_zoom(photo: Path, out: Path, *, seconds: float = 3.0, fps: int = 25,
             w, h = size[0] * 1.5 / zoom, size[1] * 1.5 / zoom
             cx = image.width * (0.35 + 0.3 * min(t * 2, 1.0))
             cy = image.height / 2
+            cx = min(max(cx, w / 2), image.width - w / 2)
             box = (cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2)
             frame = image.resize(size, Image.BILINEAR, box=box)
             for packet in stream.encode(av.VideoFrame.from_ndarray(np.asarray(frame), format="rgb24")):
