@@ -11,15 +11,10 @@ import pytest
 from PIL import Image
 
 from brushwork.frontends.cli import main
+from cli_run import run
 from brushwork.media.image_io import read_metadata
 
 TINY = ["--size", "48", "--steps", "3", "--scales", "1", "--quiet", "--device", "cpu"]
-
-
-def run(capsys, *argv):
-    code = main([str(a) for a in argv])
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def test_transfer_writes_the_image_with_its_parameters(tmp_path, capsys, image_files):

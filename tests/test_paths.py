@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from brushwork.frontends.cli import main
+from cli_run import run
 from brushwork.media.paths import InputFile, expand_inputs, folder_outputs, same_file
 
 TINY = ["--size", "48", "--steps", "2", "--scales", "1", "--quiet", "--device", "cpu"]
@@ -21,12 +21,6 @@ def picture(path: Path, size=(64, 48), seed=0) -> Path:
     rng = np.random.default_rng(seed)
     Image.fromarray(rng.integers(0, 255, (size[1], size[0], 3), dtype=np.uint8)).save(path)
     return path
-
-
-def run(capsys, *argv):
-    code = main([str(a) for a in argv])
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def snapshot(*paths: Path) -> dict[Path, bytes]:

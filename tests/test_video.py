@@ -6,18 +6,12 @@ import json
 
 import pytest
 
-from brushwork.frontends.cli import main
+from cli_run import run
 from brushwork.media.video import probe, read_frames
 
 from clips import make_clip
 
 FAST = ["--method", "fast", "--model", "starry_night", "--style", "sample:strokes", "--size", "96", "--quiet"]
-
-
-def run(capsys, *argv):
-    code = main([str(a) for a in argv])
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def scores(capsys, original, stylized):

@@ -10,7 +10,6 @@ import argparse
 import dataclasses
 import glob
 import json
-import math
 import shlex
 import sys
 import time
@@ -41,7 +40,7 @@ from brushwork.frontends.progress import progress_bar
 from brushwork.media.samples import SAMPLE_NOTES, SAMPLES
 from brushwork.engine.schedules import WeightSchedule
 from brushwork.engine.transfer import RECONSTRUCT_CONFIG, TransferConfig, reconstruct, stylize_grid, synthesize_texture
-from brushwork.pipeline.settings import DEMO_CONFIG, QUALITY_PRESETS, build_config, run_metadata
+from brushwork.pipeline.settings import DEMO_CONFIG, QUALITY_PRESETS, build_config, long_sides, run_metadata
 
 PROG = "brushwork"
 
@@ -233,7 +232,7 @@ def build_parser() -> argparse.ArgumentParser:
 class Reporter:
     """Turns Progress events into a progress bar, intermediate files and animation frames."""
 
-    def __init__(self, output: Path, *, quiet: bool, save_every: int = 0, animation: str | None = None,
+    def __init__(self, output: Path | None = None, *, quiet: bool, save_every: int = 0, animation: str | None = None,
                  written: list[Path] | None = None, position: int = 0) -> None:
         self.output, self.quiet, self.save_every, self.position = output, quiet, save_every, position
         self.written = written if written is not None else []
@@ -329,11 +328,6 @@ def _check_outputs(args: argparse.Namespace, inputs: Sequence[str | None]) -> No
         check_new(earlier, overwrite=args.overwrite)
 
 
-def _long_sides(config: TransferConfig) -> tuple[int, int]:
-    """How large the content and the styles are used: larger files decode at a reduced size."""
-    return config.size, math.ceil(config.size * config.style_scale)
-
-
 def cmd_transfer(args: argparse.Namespace) -> Path:
     init_file = args.init
     is_file = args.init not in (None, "content", "noise", "adain")
@@ -379,7 +373,7 @@ def cmd_grid(args: argparse.Namespace) -> Path:
     config = _config(args)
     check_output_path(args.output)
     check_not_input(args.output, [*args.content, *args.style])
-    content_px, style_px = _long_sides(config)
+    content_px, style_px = long_sides(config)
     contents = [(source_label(p), load_image(p, "content image", long_side=content_px)) for p in args.content]
     styles = [(source_label(p), load_image(p, "style image", long_side=style_px)) for p in args.style]
     reporter = Reporter(Path(args.output), quiet=args.quiet, written=args.written)
@@ -472,7 +466,7 @@ def cmd_batch(args: argparse.Namespace) -> int:
     overall = None if args.quiet else progress_bar(len(items))
     if overall is not None:
         overall.set_description_str("batch", refresh=False)
-    reporter = Reporter(out / "x.png", quiet=args.quiet, position=1)
+    reporter = Reporter(quiet=args.quiet, position=1)
 
     def on_item(index: int, item: BatchItem, line: dict) -> None:
         reporter.close()
@@ -513,7 +507,7 @@ def cmd_video(args: argparse.Namespace) -> int:
                            temporal_weight=args.temporal_weight, filter_strength=args.filter_strength,
                            work_dir=Path(args.work_dir) if args.work_dir else None)
     frames = None if args.quiet else progress_bar(1)
-    reporter = Reporter(Path("frame.png"), quiet=args.quiet or args.method != "optimize", position=1)
+    reporter = Reporter(quiet=args.quiet or args.method != "optimize", position=1)
 
     def on_frame(p: VideoProgress) -> None:
         reporter.close()

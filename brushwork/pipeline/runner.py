@@ -14,7 +14,6 @@ style once, not once per image.
 from __future__ import annotations
 
 import collections
-import math
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -29,7 +28,7 @@ from brushwork.media.image_io import fit_long_side, image_size, load_image, load
 from brushwork.realtime.models import LoadedModel, load_model
 from brushwork.engine.optimize import Progress, ProgressCallback
 from brushwork.engine.transfer import PreparedStyles, TransferConfig, check_transfer, prepare_styles, stylize
-from brushwork.pipeline.settings import run_metadata
+from brushwork.pipeline.settings import long_sides, run_metadata
 
 Method = Literal["optimize", "fast", "adain"]
 METHODS: tuple[str, ...] = ("optimize", "fast", "adain")
@@ -96,10 +95,11 @@ def _load(source: Source, role: str, long_side: int | None) -> Tensor:
     return source if isinstance(source, Tensor) else load_image(source, role, long_side=long_side)
 
 
-def check_request(request: TransferRequest) -> tuple[int, int]:
+def check_request(request: TransferRequest, *, read_masks: bool = True) -> tuple[int, int]:
     """Everything the run would refuse, from the images' headers: the output size (h, w).
 
-    Masks are read (at the size they will be used), since an all-black mask is refused too.
+    With ``read_masks`` the masks are read too (at the size they will be used), since an
+    all-black mask is refused; a run leaves that to the engine, which reads them anyway.
     """
     if request.method not in METHODS:
         raise InputError(f"method must be one of {', '.join(METHODS)}; got {request.method!r}")
@@ -112,7 +112,7 @@ def check_request(request: TransferRequest) -> tuple[int, int]:
     mask_sizes = None if masks is None else [None if m is None else _size_of(m, "mask") for m in masks]
     size = check_transfer(config, _size_of(request.content, "content image"), styles=len(request.styles),
                           style_weights=request.style_weights, mask_sizes=mask_sizes)
-    for index, mask in enumerate(masks or [], 1):
+    for index, mask in enumerate((masks or []) if read_masks else [], 1):
         if mask is not None and not isinstance(mask, Tensor):
             load_mask(mask, f"mask {index}", long_side=config.size)
     if config.init == "image" and request.init_image is None:
@@ -142,8 +142,7 @@ class Runner:
             if key in self._styles:
                 self._styles.move_to_end(key)
                 return self._styles[key]
-        style_px = math.ceil(config.size * config.style_scale)
-        prepared = prepare_styles([_load(s, "style image", style_px) for s in sources], config)
+        prepared = prepare_styles([_load(s, "style image", long_sides(config)[1]) for s in sources], config)
         self.preparations += 1
         if key is not None:
             self._styles[key] = prepared
@@ -161,7 +160,7 @@ class Runner:
 
     def run(self, request: TransferRequest, *, callback: ProgressCallback | None = None) -> TransferResult:
         """Check, load, stylize, and save (when ``request.output`` is set) with the metadata."""
-        check_request(request)
+        check_request(request, read_masks=False)
         config = request.config
         start = time.perf_counter()
         if request.method == "optimize":

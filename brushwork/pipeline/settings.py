@@ -8,6 +8,7 @@ carries.
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, fields, replace
 from typing import Any, Mapping
 
@@ -58,6 +59,12 @@ def build_config(
         return replace(base, **given)
     except TypeError as exc:  # a value of the wrong type that the checks did not name
         raise InputError(f"invalid options: {exc}") from None
+
+
+def long_sides(config: TransferConfig) -> tuple[int, int]:
+    """How large a run uses its content and its styles: larger files are decoded at a
+    reduced size no smaller than these long sides."""
+    return config.size, math.ceil(config.size * config.style_scale)
 
 
 def run_metadata(command: str, config: TransferConfig, elapsed: float, **inputs: Any) -> dict:
