@@ -21,14 +21,17 @@ def moving_bar(t: int, size: tuple[int, int], speed: int = 3) -> np.ndarray:
 
 
 def make_clip(path: Path, *, frames: int = 12, size: tuple[int, int] = (66, 48), fps: int = 10, vfr: bool = False,
-              audio: bool = True, codec: str = "libx264") -> list[float]:
-    """Write a clip; return its frames' times in seconds."""
+              audio: bool = True, codec: str = "libx264", rotation: int = 0) -> list[float]:
+    """Write a clip; return its frames' times in seconds. ``rotation``: a display rotation
+    (degrees counterclockwise) stored in the stream, as phones record portrait video."""
     import av
 
     out = av.open(str(path), "w")
     video = out.add_stream(codec, rate=fps)
     video.width, video.height = size
     video.pix_fmt = "yuv420p"
+    if rotation:
+        video.set_display_rotation(rotation)
     tb = Fraction(1, 1000)
     video.time_base = tb
     video.codec_context.time_base = tb

@@ -35,6 +35,14 @@ def test_networks_keep_timing_and_sound_and_the_filter_steadies(tmp_path, capsys
     assert not list(tmp_path.glob(".*frames"))  # the work folder goes once the video is written
 
 
+def test_a_portrait_clip_comes_out_upright(tmp_path, capsys):
+    clip = tmp_path / "portrait.mp4"
+    make_clip(clip, frames=4, size=(64, 32), rotation=-90)
+    assert run(capsys, "video", clip, "-o", tmp_path / "out.mp4", *FAST)[0] == 0
+    info = probe(tmp_path / "out.mp4")
+    assert (info.width, info.height, info.rotation) == (48, 96, 0)  # upright at --size 96, not flagged again
+
+
 @pytest.mark.slow
 def test_the_optimiser_is_steadied_by_its_temporal_term(tmp_path, capsys):
     clip = tmp_path / "clip.mp4"
@@ -76,6 +84,7 @@ def test_an_interrupted_run_resumes_without_redoing_a_frame(tmp_path, capsys, mo
 @pytest.mark.parametrize("kind, message", [
     ("text", "is not a video Brushwork can read"), ("image", "is a still image"), ("empty", "is not a video"),
     ("missing", "does not exist"), ("extension", "unsupported extension"), ("folder", "output folder"),
+    ("too large", "GiB"), ("style", "style image"), ("late start", "past the end"),
 ])
 def test_bad_input_is_one_line_exit_2_and_nothing_left(tmp_path, capsys, kind, message):
     clip = tmp_path / "clip.mp4"
@@ -93,9 +102,11 @@ def test_bad_input_is_one_line_exit_2_and_nothing_left(tmp_path, capsys, kind, m
         clip = tmp_path / "nowhere.mp4"
     else:
         make_clip(clip, frames=3)
-        output = tmp_path / ("out.avi" if kind == "extension" else "no/such/out.mp4")
+        output = {"extension": tmp_path / "out.avi", "folder": tmp_path / "no/such/out.mp4"}.get(kind, output)
+    options = {"too large": ["--size", "16384"], "style": ["--style", str(tmp_path / "no.jpg")],
+               "late start": ["--start", "5"]}.get(kind, [])
     before = set(tmp_path.iterdir())
-    code, _, err = run(capsys, "video", clip, "-o", output, *FAST)
+    code, _, err = run(capsys, "video", clip, "-o", output, *FAST, *options)
     lines = err.strip().splitlines()
     assert code == 2 and len(lines) == 1 and message in lines[0], err
     assert set(tmp_path.iterdir()) == before  # no output, no work folder

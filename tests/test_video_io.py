@@ -52,6 +52,21 @@ def test_odd_sizes_are_padded_not_scaled(tmp_path):
     assert torch.allclose(first[..., -1, :], first[..., -2, :], atol=0.08)  # the repeated edge, not a black line
 
 
+@pytest.mark.parametrize("rotation", [90, -90])
+def test_a_rotation_flag_gives_upright_frames(tmp_path, rotation):
+    source = tmp_path / "portrait.mp4"
+    make_clip(source, frames=3, size=(64, 32), audio=False, rotation=rotation)
+    info = probe(source)
+    assert (info.width, info.height, info.rotation) == (32, 64, rotation)
+    first = next(read_frames(source)).image
+    assert first.shape[-2:] == (64, 32)
+    # the bar (yellow: red high, blue low) starts near the stored frame's left edge; turned a
+    # quarter counterclockwise that edge is the bottom, clockwise the top
+    bar = (first[0, 0] - first[0, 2] > 0.5).float().mean(1)
+    rows = bar.nonzero().flatten()
+    assert (rows.min() > 40) if rotation == 90 else (rows.max() < 24)
+
+
 def test_a_range_and_a_size(tmp_path):
     source = tmp_path / "in.mp4"
     times = make_clip(source, frames=20, fps=10)

@@ -25,7 +25,7 @@ from torch import Tensor
 from brushwork.engine.devices import resolve_device, resolve_precision
 from brushwork.errors import InputError
 from brushwork.media.image_io import fit_long_side, image_size, load_image, load_mask, resize, save_image
-from brushwork.realtime.models import LoadedModel, load_model
+from brushwork.realtime.models import LoadedModel, load_model, model_metadata
 from brushwork.engine.optimize import Progress, ProgressCallback
 from brushwork.engine.transfer import PreparedStyles, TransferConfig, check_transfer, prepare_styles, stylize
 from brushwork.pipeline.settings import long_sides, run_metadata
@@ -107,10 +107,16 @@ def check_request(request: TransferRequest, *, read_masks: bool = True) -> tuple
         raise InputError("method 'fast' needs a model (a shipped name or a .safetensors file)")
     if request.method != "optimize" and (request.init_image is not None or request.config.init == "image"):
         raise InputError(f"an initial image applies to the optimiser only, not to method {request.method!r}")
+    if request.method != "optimize":
+        kind = model_metadata(request.model or "adain")["kind"]  # the file's header only: exists, readable, which kind
+        if kind != request.method:
+            raise InputError(f"model {request.model!r} is an {kind} model; method {request.method!r} needs "
+                             f"{'a feed-forward' if request.method == 'fast' else 'an AdaIN'} model")
     config = request.config
     masks = request.masks
     mask_sizes = None if masks is None else [None if m is None else _size_of(m, "mask") for m in masks]
-    size = check_transfer(config, _size_of(request.content, "content image"), styles=len(request.styles),
+    styles = len(request.styles) or int(request.method == "fast")  # a per-style network is its own style
+    size = check_transfer(config, _size_of(request.content, "content image"), styles=styles,
                           style_weights=request.style_weights, mask_sizes=mask_sizes)
     for index, mask in enumerate((masks or []) if read_masks else [], 1):
         if mask is not None and not isinstance(mask, Tensor):

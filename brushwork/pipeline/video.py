@@ -31,9 +31,9 @@ from brushwork.engine.optimize import ProgressCallback, Term
 from brushwork.engine.temporal import Motion, TemporalFilter, warp
 from brushwork.engine.transfer import TransferConfig, stylize
 from brushwork.errors import InputError
-from brushwork.media.image_io import load_image, save_image
-from brushwork.media.video import TruncatedVideo, VideoWriter, check_video_output, probe, read_frames
-from brushwork.pipeline.runner import Method, Runner, Source, TransferRequest
+from brushwork.media.image_io import image_size, load_image, save_image
+from brushwork.media.video import TruncatedVideo, VideoInfo, VideoWriter, check_video_output, probe, read_frames
+from brushwork.pipeline.runner import Method, Runner, Source, TransferRequest, check_request
 
 
 @dataclass
@@ -65,10 +65,14 @@ class VideoRequest:
 @dataclass(frozen=True)
 class VideoProgress:
     frame: int
+    """Frames done (written to the work folder), this one included."""
     frames: int
     seconds: float
     eta: float
     resumed: bool
+    """True when this frame came from the work folder of an earlier, interrupted run."""
+    image: Tensor | None = None
+    """The stylized frame, for a preview."""
 
 
 @dataclass
@@ -94,19 +98,33 @@ def temporal_term(carried: Tensor, mask: Tensor):
     return loss
 
 
+def check_video_request(request: VideoRequest) -> VideoInfo:
+    """What :func:`stylize_video` would refuse, from the files' headers: not a video, no
+    frames, a start past the end, an unusable output, unreadable styles, a frame size beyond
+    the memory check. Returns the input's description."""
+    info = probe(request.input, "input video")
+    check_video_output(request.output)
+    if request.start >= info.duration:
+        raise InputError(f"--start {request.start:g} s is past the end of the video ({info.duration:.2f} s)")
+    for style in request.styles:
+        if not isinstance(style, Tensor):
+            image_size(style, "style image")
+    # the frames as the engine sees them: a request of the right size, with no pixels behind it
+    frame = torch.empty((1, 3, info.height, info.width), device="meta")
+    check_request(TransferRequest(frame, request.styles, request.config, method=request.method, model=request.model))
+    return info
+
+
 def stylize_video(request: VideoRequest, *, runner: Runner | None = None,
                   on_frame: Callable[[VideoProgress], None] | None = None,
                   callback: ProgressCallback | None = None) -> VideoResult:
     """Stylize ``request.input`` into ``request.output`` (see the module docstring)."""
     runner = runner or Runner()
-    info = probe(request.input, "input video")  # not a video, no frames: refused before anything exists
-    check_video_output(request.output)
+    info = check_video_request(request)  # everything refusable, before any file or folder exists
     config = request.config
     if request.method == "optimize":
         styles = runner.styles(request.styles, config)
     span = info.duration - request.start
-    if span <= 0:
-        raise InputError(f"--start {request.start:g} s is past the end of the video ({info.duration:.2f} s)")
     frames_total = min(info.frames, round((request.duration or span) * info.fps + 0.5))
     work = request.work_dir or Path(request.output).parent / f".{Path(request.output).name}.{request.key()}.frames"
     work.mkdir(parents=True, exist_ok=True)
@@ -119,6 +137,7 @@ def stylize_video(request: VideoRequest, *, runner: Runner | None = None,
     steady = TemporalFilter(request.filter_strength if request.temporal else 0.0)
     previous: tuple[Tensor, Tensor] | None = None  # (original, stylized) of the last frame
     started, count, truncated = time.perf_counter(), 0, None
+    timings: list[float] = []  # seconds of each frame computed in this run
     try:
         try:
             for frame in read_frames(request.input, start=request.start, duration=request.duration,
@@ -126,6 +145,7 @@ def stylize_video(request: VideoRequest, *, runner: Runner | None = None,
                 motion = Motion.between(previous[0], frame.image) if previous is not None and request.temporal else None
                 cached = work / f"{frame.index:06d}.png"
                 resumed = cached.exists()
+                frame_started = time.perf_counter()
                 if resumed:
                     out = load_image(cached)
                 elif request.method == "optimize":
@@ -138,12 +158,13 @@ def stylize_video(request: VideoRequest, *, runner: Runner | None = None,
                     steady.previous = out
                 if not resumed:
                     save_image(out, cached)
+                    timings.append(time.perf_counter() - frame_started)
                 writer.write(out, frame.pts)
                 previous = (frame.image, out)
                 count += 1
                 if on_frame is not None:
-                    elapsed = time.perf_counter() - started
-                    on_frame(VideoProgress(count, frames_total, elapsed, elapsed / count * max(frames_total - count, 0), resumed))
+                    on_frame(VideoProgress(count, frames_total, time.perf_counter() - started,
+                                           _seconds_per_frame(timings) * max(frames_total - count, 0), resumed, out))
         except TruncatedVideo as exc:
             if count == 0:
                 raise
@@ -154,6 +175,13 @@ def stylize_video(request: VideoRequest, *, runner: Runner | None = None,
         raise
     shutil.rmtree(work, ignore_errors=True)
     return VideoResult(path, count, time.perf_counter() - started, truncated)
+
+
+def _seconds_per_frame(timings: list[float]) -> float:
+    """The time a frame still to come should take: the mean of the last ten computed, leaving
+    out the first (the optimiser gives it a full coarse-to-fine run, the others a short one)."""
+    recent = (timings[1:] if len(timings) > 1 else timings)[-10:]
+    return sum(recent) / len(recent) if recent else 0.0
 
 
 def _optimize_frame(image: Tensor, styles, config: TransferConfig, request: VideoRequest,
