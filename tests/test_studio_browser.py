@@ -158,3 +158,39 @@ def test_presets_show_their_values_help_is_visible_and_several_photos_go_in_one_
         assert "photo0.png" in page.get_attribute("#content-picker button.chosen >> nth=0", "title")
         browser.close()
 
+
+
+def test_a_clip_uploads_shows_its_frames_and_comes_back_as_mp4_with_sound(server, tmp_path):
+    from brushwork.media.video import probe
+
+    from clips import make_clip
+
+    clip = tmp_path / "walk.mp4"
+    make_clip(clip, frames=16, size=(96, 64))
+    with playwright.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True)
+        page = browser.new_page(viewport={"width": 1280, "height": 900}, accept_downloads=True)
+        page.goto(server + "/")
+        page.wait_for_selector("#content-picker button")
+        page.check("#mode-video")
+        assert page.is_hidden("#content-picker") and page.is_visible("#video-file")
+        page.set_input_files("#video-file", str(clip))
+        page.wait_for_selector("#clip-info:has-text('16 frames')")
+        assert "with sound" in page.inner_text("#clip-info")
+        page.select_option("#method", "fast")
+        assert page.is_visible("#model")
+        page.fill("#size", "64")
+        page.click("#start")
+        page.wait_for_selector("#status:has-text('Frame')", timeout=60_000)
+        page.wait_for_selector("#download:not(.hidden)", timeout=120_000)
+        assert page.is_visible("#result-video") and page.is_hidden("#preview")
+        assert page.inner_text("#download") == "Download MP4"
+        with page.expect_download() as info:
+            page.click("#download")
+        downloaded = tmp_path / "result.mp4"
+        info.value.save_as(downloaded)
+        page.wait_for_selector(".card .badge.done")
+        assert "walk.mp4 (video)" in page.inner_text("#gallery")
+        browser.close()
+    result = probe(downloaded)
+    assert (result.frames, result.has_audio, max(result.width, result.height)) == (16, True, 64)

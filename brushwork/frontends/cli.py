@@ -218,8 +218,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--token", help="access token of at least 16 characters; off loopback one is generated and printed "
                    "if not given; without one the studio answers only to this machine's loopback names")
     p.add_argument("--device", default="auto", help="where jobs run: auto, cpu, cuda, cuda:N or mps (default: %(default)s)")
-    limit = describe(StudioSettings)["max_size"]
-    p.add_argument("--max-size", type=int, default=limit["default"], metavar="PX", help=f"{limit['help']} (default: %(default)s)")
+    limits = describe(StudioSettings)
+    for name, metavar in (("max_size", "PX"), ("max_video_seconds", "S"), ("max_video_pixels", "N"),
+                          ("max_video_bytes", "BYTES"), ("max_video_size", "PX")):
+        info = limits[name]
+        p.add_argument(f"--{name.replace('_', '-')}", type=type(info["default"]), default=info["default"], metavar=metavar,
+                       help=f"{info['help']} (default: %(default)s)")
 
     p = sub.add_parser("demo", help="stylize a built-in photo with a built-in painting; needs no files")
     p.add_argument("--content", default="sample:chelsea", help="content (default: %(default)s)")
@@ -426,7 +430,13 @@ def cmd_serve(args: argparse.Namespace) -> None:
     if token is None and args.host not in LOOPBACK:
         token = secrets.token_urlsafe(24)
     resolve_device(args.device)
-    serve(StudioSettings(data=data, token=token, device=args.device, max_size=args.max_size), args.host, args.port,
+    caps = {name: getattr(args, name) for name in ("max_size", "max_video_seconds", "max_video_pixels", "max_video_bytes",
+                                                   "max_video_size")}
+    try:
+        settings = StudioSettings(data=data, token=token, device=args.device, **caps)
+    except InputError as exc:
+        raise InputError(as_flags(str(exc), list(caps))) from None
+    serve(settings, args.host, args.port,
           announce=lambda line: print(line, flush=True))
 
 

@@ -18,13 +18,14 @@ import json
 import logging
 import os
 import re
+import shutil
 import sqlite3
 import threading
 import time
 import uuid
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from torch import Tensor
 
@@ -34,7 +35,9 @@ from brushwork.options import check_fields, option
 from brushwork.media.image_io import atomic_write, decode_image, tensor_to_pil
 from brushwork.engine.optimize import Progress
 from brushwork.media.samples import SAMPLES
-from brushwork.pipeline.runner import Runner, TransferRequest
+from brushwork.pipeline.runner import METHODS, Method, Runner, TransferRequest
+from brushwork.pipeline.video import VideoProgress, VideoRequest, stylize_video
+from brushwork.studio.videos import VideoStore, clean_name
 from brushwork.engine.transfer import TransferConfig
 from brushwork.pipeline.settings import build_config
 
@@ -61,6 +64,11 @@ class StudioSettings:
     max_upload_bytes: int = 20 * 1024 * 1024
     max_upload_pixels: int = 40_000_000
     max_size: int = option(2048, "largest output size a job may ask for, in pixels", min=32, max=16384)
+    max_video_seconds: float = option(20.0, "longest clip a user may upload, in seconds", min=0.1, max=3600.0)
+    max_video_pixels: int = option(1920 * 1080, "largest frame of an uploaded clip, in pixels (width x height)",
+                                   min=64, max=8192 * 8192)
+    max_video_bytes: int = option(200 * 1024 * 1024, "largest clip upload, in bytes", min=1024, max=1 << 40)
+    max_video_size: int = option(1024, "largest long side of a stylized video, in pixels", min=32, max=8192)
     max_steps: int = 5000
     run_jobs: bool = True
     device: str = "auto"
@@ -88,10 +96,25 @@ class JobRequest:
     masks: list[str | None] | None = None
     quality: str | None = None
     options: dict[str, Any] = field(default_factory=dict)
+    method: Method = "optimize"
+    model: str | None = None
+    """The network for ``fast`` (a shipped name); ``adain`` defaults to the shipped one."""
+    video: str | None = None
+    """An uploaded clip's id: a video job, whose one result is an MP4 (``contents`` is empty)."""
+    temporal: bool = True
+    """Video jobs: steady (optical flow) or every frame on its own."""
 
     def config(self, *, max_size: int, max_steps: int, device: str = "auto") -> TransferConfig:
         """The run's settings, checked; the server's caps on size and steps included, and
         ``device`` (the server's) in place of ``auto``."""
+        if self.method not in METHODS:
+            raise InputError(f"method must be one of {', '.join(METHODS)}; got {self.method!r}")
+        if self.video is not None and (self.contents or self.style_weights or self.masks):
+            raise InputError("a video job takes a clip and styles only (no contents, style weights or masks)")
+        if self.video is None and not self.contents:
+            raise InputError("give a content image (or a clip for a video job)")
+        if not self.styles and self.method != "fast":
+            raise InputError("choose at least one style (only method fast, whose network is its style, needs none)")
         config = build_config(self.options, quality=self.quality)
         if config.size > max_size:
             raise InputError(f"size {config.size} px is over this server's limit of {max_size} px")
@@ -118,8 +141,16 @@ class JobRequest:
         content = self.contents[item]
         masks = None if self.masks is None else [None if m is None else images.source(m) for m in self.masks]
         return TransferRequest(images.source(content), [images.source(s) for s in self.styles], config,
+                               method=self.method, model=self.model,
                                style_weights=self.style_weights, masks=masks, output=output,
                                metadata={"content": content, "styles": self.styles, "masks": self.masks})
+
+    def video_request(self, videos: VideoStore, images: "ImageStore", config: TransferConfig, output: Path,
+                      work_dir: Path) -> VideoRequest:
+        """The engine's request for a video job; finished frames are kept in ``work_dir``, so a
+        job interrupted by a server stop resumes from them."""
+        return VideoRequest(videos.path(self.video), output, [images.source(s) for s in self.styles], config,
+                            method=self.method, model=self.model, temporal=self.temporal, work_dir=work_dir)
 
 
 @dataclass
@@ -160,7 +191,7 @@ class ImageStore:
         if not path.exists():
             with atomic_write(path) as handle:
                 image.save(handle, format="PNG")
-        label = _clean_name(name)
+        label = clean_name(name)
         if label:
             with atomic_write(self.root / f"{image_id}.name") as handle:
                 handle.write(label.encode())
@@ -284,13 +315,12 @@ class JobStore:
     def requeue_interrupted(self) -> list[str]:
         """At start-up: jobs left running by a stopped server go back to the head of the queue."""
         with self.lock:
-            rows = self.db.execute("SELECT id, progress FROM jobs WHERE status = 'running'").fetchall()
-            for job_id, progress in rows:
-                step = json.loads(progress).get("step") if progress else None
-                where = f" at step {step}" if step else ""
+            rows = self.db.execute("SELECT id, progress, request FROM jobs WHERE status = 'running'").fetchall()
+            for job_id, progress, request in rows:
+                note = interruption_note(JobRequest.from_dict(json.loads(request)), json.loads(progress) if progress else None)
                 self.db.execute(
                     "UPDATE jobs SET status = 'queued', restarts = restarts + 1, progress = NULL, history = '[]', "
-                    "note = ? WHERE id = ?", (f"interrupted{where} when the server stopped; restarted from the beginning", job_id))
+                    "note = ? WHERE id = ?", (note, job_id))
         return [r[0] for r in rows]
 
     def close(self) -> None:
@@ -298,6 +328,17 @@ class JobStore:
             if self.db is not None:
                 self.db.close()
                 self.db = None
+
+
+def interruption_note(request: JobRequest, progress: dict[str, Any] | None) -> str:
+    """What a job requeued after a server stop says: image jobs start again, video jobs keep
+    their finished frames."""
+    progress = progress or {}
+    if request.video is not None:
+        where = f" at frame {progress['frame']}" if progress.get("frame") else ""
+        return f"interrupted{where} when the server stopped; resumes from its finished frames"
+    where = f" at step {progress['step']}" if progress.get("step") else ""
+    return f"interrupted{where} when the server stopped; restarted from the beginning"
 
 
 class DataLock:
@@ -379,8 +420,9 @@ class Worker:
     """Runs queued jobs one at a time in a background thread (one device, one job)."""
 
     def __init__(self, data: Path, store: JobStore, images: ImageStore, events: EventLog, *,
-                 preview_every: float = 0.5, device: str = "auto") -> None:
-        self.store, self.images, self.events = store, images, events
+                 videos: VideoStore | None = None, preview_every: float = 0.5, device: str = "auto") -> None:
+        self.store, self.images, self.events, self.videos = store, images, events, videos
+        self.data = data
         self.results, self.previews = data / "results", data / "previews"
         self.results.mkdir(parents=True, exist_ok=True)
         self.previews.mkdir(parents=True, exist_ok=True)
@@ -436,66 +478,30 @@ class Worker:
                 release_memory()
 
     def _run(self, job: Job) -> None:
-        events = self.events
-        events.append(job.id, "status", {"status": "running", "restarts": job.restarts})
-        history: list[list[float]] = []
-        last_preview = 0.0
-        preview_count = 0
-        current = {"item": 0, "started": time.monotonic()}
-        per_item: list[float] = []  # seconds each finished content took
-
-        def on_progress(p: Progress) -> None:
-            nonlocal last_preview, preview_count
-            if self.stopping.is_set() or job.id in self.cancel_requested:
-                raise _Cancelled
-            total = p.losses.get("total", sum(p.losses.values()))
-            history.append([len(history) + 1, round(total, 6)])
-            items = len(job.request.contents)
-            this_item = p.elapsed + p.eta
-            later = (items - current["item"] - 1) * (sum(per_item) / len(per_item) if per_item else this_item)
-            progress = {"step": p.step, "total_steps": p.total_steps, "scale": p.scale, "scales": p.scales,
-                        "width": p.size[1], "height": p.size[0], "losses": p.losses,
-                        "elapsed": round(p.elapsed, 2), "eta": round(p.eta + later, 2), "preview": preview_count,
-                        "weights": dict(p.weights), "item": current["item"] + 1, "items": items}
-            now = time.monotonic()
-            if now - last_preview >= self.preview_every or p.step == p.total_steps:
-                preview_count += 1
-                progress["preview"] = preview_count
-                self._write_preview(job.id, p.preview())
-                self.store.update(job.id, progress=progress, history=history)
-                last_preview = now
-            events.append(job.id, "progress", progress)
-
-        items = len(job.request.contents)
+        self.events.append(job.id, "status", {"status": "running", "restarts": job.restarts})
+        run = _JobRun(self, job)
         try:
-            config = job.request.config(max_size=1 << 30, max_steps=1 << 30, device=self.device)
-            for item in range(items):
-                output = result_path(self.results.parent, job.id, item)
-                if output.exists():  # finished before a restart: kept, not redone
-                    continue
-                current["item"] = item
-                request = job.request.transfer_request(self.images, config, output=output, item=item)
-                request.metadata["job"] = job.id
-                result = self.runner.run(request, callback=on_progress)
-                self._write_preview(job.id, result.image)
-                per_item.append(time.monotonic() - current["started"])
-                current["started"] = time.monotonic()
+            note = run.video() if job.request.video is not None else run.images()
         except _Cancelled:
             if self.stopping.is_set() and job.id not in self.cancel_requested:
                 log.info("job %s interrupted by server stop", job.id)
-                self.store.requeue(job.id, f"interrupted at step {len(history)} when the server stopped; "
-                                           "restarted from the beginning")
+                self.store.requeue(job.id, interruption_note(job.request, run.progress))
                 return
-            self._finish(job.id, "cancelled", history)
+            self._finish(job.id, "cancelled", run.history)
             return
         except BrushworkError as exc:
-            self._finish(job.id, "failed", history, str(exc))
+            self._finish(job.id, "failed", run.history, str(exc))
             return
         except Exception as exc:  # a bug or an exhausted device must not kill the worker
             log.exception("job %s failed", job.id)
-            self._finish(job.id, "failed", history, f"internal error: {type(exc).__name__}: {exc}")
+            self._finish(job.id, "failed", run.history, f"internal error: {type(exc).__name__}: {exc}")
             return
-        self._finish(job.id, "done", history)
+        finally:
+            if job.request.video is not None and not self.stopping.is_set():
+                shutil.rmtree(work_folder(self.data, job.id), ignore_errors=True)  # kept only for a resume
+        if note:
+            self.store.update(job.id, note=note)
+        self._finish(job.id, "done", run.history)
 
     def _finish(self, job_id: str, status: str, history: list, error: str | None = None) -> None:
         self.store.update(job_id, status=status, finished=time.time(), history=history, error=error)
@@ -504,6 +510,108 @@ class Worker:
     def _write_preview(self, job_id: str, image: Tensor) -> None:
         with atomic_write(self.previews / f"{job_id}.jpg") as handle:
             tensor_to_pil(image).save(handle, format="JPEG", quality=85)
+
+
+class _JobRun:
+    """One run of one job: turns the engine's progress into the job's events, previews and
+    table row, and stops the engine (by raising) when the job is cancelled or the server stops."""
+
+    def __init__(self, worker: Worker, job: Job) -> None:
+        self.worker, self.job = worker, job
+        self.history: list[list[float]] = []
+        self.progress: dict[str, Any] = {}
+        self.last_preview = 0.0
+        self.previews = 0
+        self.frame: dict[str, Any] = {}  # a video job's frame counters, shown beside the optimiser's steps
+
+    def check(self) -> None:
+        if self.worker.stopping.is_set() or self.job.id in self.worker.cancel_requested:
+            raise _Cancelled
+
+    def report(self, progress: dict[str, Any], preview: Callable[[], Tensor] | None, *, final: bool = False) -> None:
+        """Send an event; every ``preview_every`` seconds (and at the end) also write a preview
+        and the table row."""
+        worker = self.worker
+        now = time.monotonic()
+        self.progress = progress
+        due = final or now - self.last_preview >= worker.preview_every
+        if due and preview is not None:
+            self.previews += 1
+            worker._write_preview(self.job.id, preview())
+            self.last_preview = now
+        progress["preview"] = self.previews
+        if due:
+            worker.store.update(self.job.id, progress=progress, history=self.history)
+        worker.events.append(self.job.id, "progress", progress)
+
+    def on_step(self, p: Progress, later: float = 0.0, **extra: Any) -> None:
+        """The optimiser's step: losses for the chart, time left including ``later`` seconds."""
+        self.check()
+        total = p.losses.get("total", sum(p.losses.values()))
+        self.history.append([len(self.history) + 1, round(total, 6)])
+        progress = {"step": p.step, "total_steps": p.total_steps, "scale": p.scale, "scales": p.scales,
+                    "width": p.size[1], "height": p.size[0], "losses": p.losses, "elapsed": round(p.elapsed, 2),
+                    "eta": round(p.eta + later, 2), "weights": dict(p.weights), **self.frame, **extra}
+        self.report(progress, p.preview, final=p.step == p.total_steps)
+
+    def images(self) -> str | None:
+        """Each content in turn; results finished before a restart are kept, not redone."""
+        worker, request = self.worker, self.job.request
+        config = request.config(max_size=1 << 30, max_steps=1 << 30, device=worker.device)
+        items = len(request.contents)
+        per_item: list[float] = []
+        for item in range(items):
+            output = result_path(worker.data, self.job.id, item)
+            if output.exists():
+                continue
+            started = time.monotonic()
+
+            def on_step(p: Progress) -> None:
+                this_item = p.elapsed + p.eta
+                later = (items - item - 1) * (sum(per_item) / len(per_item) if per_item else this_item)
+                self.on_step(p, later, item=item + 1, items=items)
+
+            transfer = request.transfer_request(worker.images, config, output=output, item=item)
+            transfer.metadata["job"] = self.job.id
+            result = worker.runner.run(transfer, callback=on_step)
+            worker._write_preview(self.job.id, result.image)
+            per_item.append(time.monotonic() - started)
+        return None
+
+    def video(self) -> str | None:
+        """The clip, frame by frame; finished frames stay in the job's work folder until the
+        MP4 is written, so a server stop costs at most the frame that was running."""
+        worker, request = self.worker, self.job.request
+        if worker.videos is None:
+            raise InputError("this server takes no video jobs")
+        config = request.config(max_size=1 << 30, max_steps=1 << 30, device=worker.device)
+        output = video_result_path(worker.data, self.job.id)
+        video = request.video_request(worker.videos, worker.images, config, output, work_folder(worker.data, self.job.id))
+
+        later = 0.0  # seconds the frames after the running one should take
+
+        def on_frame(p: VideoProgress) -> None:
+            nonlocal later
+            self.check()
+            self.frame = {"frame": min(p.frame + 1, p.frames), "frames": p.frames}
+            later = p.eta / max(p.frames - p.frame, 1) * max(p.frames - p.frame - 1, 0)
+            self.report({"frame": p.frame, "frames": p.frames, "fps": round(p.frame / max(p.seconds, 1e-9), 3),
+                         "elapsed": round(p.seconds, 2), "eta": round(p.eta, 2), "resumed": p.resumed},
+                        lambda: p.image, final=p.frame == p.frames)
+
+        self.frame = {"frame": 1}
+        result = stylize_video(video, runner=worker.runner, on_frame=on_frame,
+                               callback=lambda p: self.on_step(p, later))
+        return f"the clip broke off: {result.truncated}" if result.truncated else None
+
+
+def work_folder(data: Path, job_id: str) -> Path:
+    """Where a video job keeps its finished frames while it runs."""
+    return data / "work" / job_id
+
+
+def video_result_path(data: Path, job_id: str) -> Path:
+    return data / "results" / f"{job_id}.mp4"
 
 
 def result_path(data: Path, job_id: str, item: int = 0) -> Path:
@@ -515,12 +623,6 @@ def remove_job_files(data: Path, job: Job) -> None:
     """Delete a job's results and preview (ids are checked by the caller's lookup)."""
     for item in range(len(job.request.contents)):
         result_path(data, job.id, item).unlink(missing_ok=True)
+    video_result_path(data, job.id).unlink(missing_ok=True)
+    shutil.rmtree(work_folder(data, job.id), ignore_errors=True)
     (data / "previews" / f"{job.id}.jpg").unlink(missing_ok=True)
-
-
-def _clean_name(name: str | None) -> str:
-    """An upload's file name as a label: its last part only, printable, at most 100 characters."""
-    if not name:
-        return ""
-    name = name.replace("\\", "/").rsplit("/", 1)[-1]
-    return "".join(ch for ch in name if ch.isprintable())[:100].strip()

@@ -13,7 +13,7 @@ import json
 import secrets
 import zipfile
 from contextlib import asynccontextmanager
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any, Literal, Optional
 
@@ -21,17 +21,20 @@ from fastapi import FastAPI, File, Query, Request, UploadFile
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response, StreamingResponse
 from fastapi.staticfiles import StaticFiles
-from pydantic import BaseModel, ConfigDict, Field, Strict, create_model
+from pydantic import BaseModel, ConfigDict, Field, Strict, StrictBool, create_model
 from typing_extensions import Annotated
 
 from brushwork import __version__
 from brushwork.errors import ImageTooLarge, InputError
 from brushwork.engine.features import VGG19_LAYERS
 from brushwork.studio.jobs import (FINAL, DataLock, EventLog, ImageStore, Job, JobRequest, JobStore, StudioSettings, Worker,
-                   remove_job_files, result_path)
+                                   remove_job_files, result_path, video_result_path)
+from brushwork.studio.videos import VideoCaps, VideoStore
 from brushwork.media.samples import CONTENT_SAMPLES, STYLE_SAMPLES, sample_image
 from brushwork.engine.schedules import WeightSchedule
-from brushwork.pipeline.runner import check_request
+from brushwork.pipeline.runner import METHODS, check_request
+from brushwork.pipeline.video import check_video_request
+from brushwork.realtime.models import shipped_models, model_metadata
 from brushwork.engine.transfer import TransferConfig
 from brushwork.pipeline.settings import QUALITY_PRESETS
 
@@ -80,7 +83,13 @@ class JobIn(BaseModel):
     content: Optional[str] = Field(None, max_length=100, description="an uploaded image's id, or sample:NAME")
     contents: Optional[list[Annotated[str, Field(max_length=100)]]] = Field(
         None, min_length=1, max_length=MAX_CONTENTS, description="several contents: one result each (instead of content)")
-    styles: list[Annotated[str, Field(max_length=100)]] = Field(min_length=1, max_length=8, description="style images: upload ids or sample:NAME")
+    video: Optional[str] = Field(None, max_length=100, description="an uploaded clip's id: a video job (instead of content)")
+    method: Literal[tuple(METHODS)] = Field("optimize", description="the optimiser, or a network: fast (needs model) or adain")  # type: ignore[valid-type]
+    model: Optional[str] = Field(None, max_length=100, description="a shipped network's name (for method fast)")
+    temporal: StrictBool = Field(True, description="video jobs: steady, with optical flow (false: every frame on its own)")
+    styles: list[Annotated[str, Field(max_length=100)]] = Field(
+        max_length=8, description="style images: upload ids or sample:NAME (at least one, except for method fast, "
+                                  "whose network is its style)")
     style_weights: Optional[list[Weight]] = Field(None, max_length=8, description="blend weight per style (default: equal)")
     masks: Optional[list[Optional[Annotated[str, Field(max_length=100)]]]] = Field(
         None, max_length=8, description="one mask per style (null: everywhere)")
@@ -114,6 +123,18 @@ class JobOut(BaseModel):
     labels: dict[str, str] = Field(description="a name to show for each image the request names (upload file names)")
 
 
+class VideoOut(BaseModel):
+    id: str
+    width: int
+    height: int
+    frames: int
+    fps: float
+    duration: float
+    audio: bool
+    name: str
+    poster_url: str
+
+
 class ImageOut(BaseModel):
     id: str
     width: int
@@ -144,7 +165,10 @@ def create_app(settings: StudioSettings) -> FastAPI:
     images = ImageStore(data / "images", max_bytes=settings.max_upload_bytes, max_pixels=settings.max_upload_pixels)
     events = EventLog()
     store = JobStore(data / "brushwork.sqlite3")
-    worker = Worker(data, store, images, events, preview_every=settings.preview_every, device=settings.device)
+    videos = VideoStore(data / "videos", VideoCaps(settings.max_video_bytes, settings.max_video_seconds,
+                                                  settings.max_video_pixels))
+    worker = Worker(data, store, images, events, videos=videos, preview_every=settings.preview_every,
+                    device=settings.device)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
@@ -168,7 +192,7 @@ def create_app(settings: StudioSettings) -> FastAPI:
     app.mount("/studio", StaticFiles(directory=STUDIO), name="studio")
     _add_guards(app, settings)
 
-    studio = _Studio(settings, data, images, events, store, worker)
+    studio = _Studio(settings, data, images, videos, events, store, worker)
     _add_error_handlers(app)
     _add_page_and_images(app, studio)
     _add_job_routes(app, studio)
@@ -184,6 +208,7 @@ class _Studio:
     settings: StudioSettings
     data: Path
     images: ImageStore
+    videos: VideoStore
     events: EventLog
     store: JobStore
     worker: Worker
@@ -192,15 +217,21 @@ class _Studio:
         done = job.status == "done"
         items = range(len(job.request.contents))
         refs = [*job.request.contents, *job.request.styles, *[m for m in job.request.masks or [] if m]]
+        labels = {ref: self.images.name(ref) for ref in refs}
+        if job.request.video is not None:
+            labels[job.request.video] = self.videos.name(job.request.video)
+            results = [f"/api/jobs/{job.id}/result"] if video_result_path(self.data, job.id).is_file() else []
+        else:
+            results = [f"/api/jobs/{job.id}/result?item={i + 1}" for i in items if result_path(self.data, job.id, i).is_file()]
         return JobOut(
             **{k: v for k, v in asdict(job).items() if k not in ("request", "history")}, request=asdict(job.request),
             history=job.history if history else [],
             position=queue.index(job.id) if job.id in queue else None,
             result_url=f"/api/jobs/{job.id}/result" if done else None,
-            result_urls=[f"/api/jobs/{job.id}/result?item={i + 1}" for i in items if result_path(self.data, job.id, i).is_file()],
+            result_urls=results,
             zip_url=f"/api/jobs/{job.id}/results.zip" if done and len(items) > 1 else None,
             preview_url=f"/api/jobs/{job.id}/preview" if job.progress or done else None,
-            labels={ref: self.images.name(ref) for ref in refs},
+            labels=labels,
         )
 
     def find(self, job_id: str) -> Job:
@@ -248,8 +279,12 @@ def _add_page_and_images(app: FastAPI, s: _Studio) -> None:
         return {"version": __version__, "options": options, "presets": QUALITY_PRESETS,
                 "samples": {"content": [f"sample:{s}" for s in CONTENT_SAMPLES],
                             "style": [f"sample:{s}" for s in STYLE_SAMPLES]},
+                "methods": list(METHODS),
+                "models": [name for name in shipped_models() if model_metadata(name).get("kind") == "fast"],
                 "limits": {"max_size": settings.max_size, "max_steps": settings.max_steps,
-                           "max_upload_bytes": settings.max_upload_bytes, "max_upload_pixels": settings.max_upload_pixels}}
+                           "max_upload_bytes": settings.max_upload_bytes, "max_upload_pixels": settings.max_upload_pixels,
+                           "max_video_seconds": settings.max_video_seconds, "max_video_pixels": settings.max_video_pixels,
+                           "max_video_bytes": settings.max_video_bytes, "max_video_size": settings.max_video_size}}
 
     @app.post("/api/images", status_code=201, response_model=ImageOut, responses={413: {"model": Message}, 422: {"model": Message}},
               summary="Upload an image (decoded and checked, stored as PNG)")
@@ -257,6 +292,23 @@ def _add_page_and_images(app: FastAPI, s: _Studio) -> None:
         data = await file.read(settings.max_upload_bytes + 1)
         image_id, width, height = await asyncio.to_thread(images.add, data, file.filename)
         return ImageOut(id=image_id, width=width, height=height, url=f"/api/images/{image_id}", name=images.name(image_id))
+
+    @app.post("/api/videos", status_code=201, response_model=VideoOut, responses={413: {"model": Message}, 422: {"model": Message}},
+              summary="Upload a clip (probed in full; the server's caps on length, frame size and bytes apply)")
+    async def upload_video(file: UploadFile = File(...)) -> VideoOut:
+        data = await file.read(settings.max_video_bytes + 1)
+        video_id, info = await asyncio.to_thread(s.videos.add, data, file.filename)
+        return VideoOut(id=video_id, width=info.width, height=info.height, frames=info.frames, fps=round(info.fps, 3),
+                        duration=round(info.duration, 3), audio=info.has_audio, name=s.videos.name(video_id),
+                        poster_url=f"/api/videos/{video_id}/poster")
+
+    @app.get("/api/videos/{ref}/poster", response_class=FileResponse, responses={200: {"content": {"image/jpeg": {}}}, 404: {"model": Message}},
+             summary="An uploaded clip's first frame (JPEG)")
+    def video_poster(ref: str) -> FileResponse:
+        try:
+            return FileResponse(s.videos.poster(ref), media_type="image/jpeg")
+        except InputError as exc:
+            raise NotFound(str(exc)) from None
 
     @app.get("/api/images/{ref}", responses={200: {"content": {"image/png": {}}}, 404: {"model": Message}},
              response_class=Response, summary="An uploaded image or a built-in sample, as PNG")
@@ -283,11 +335,16 @@ def _add_job_routes(app: FastAPI, s: _Studio) -> None:
     def submit(request: JobRequest) -> JobOut:
         """Refuse at once everything the engine would refuse, with the engine's own words, so
         that no bad option ever reaches the worker and fails there."""
-        config = request.config(max_size=settings.max_size, max_steps=settings.max_steps, device=settings.device)
+        max_size = settings.max_video_size if request.video is not None else settings.max_size
+        config = request.config(max_size=min(max_size, settings.max_size), max_steps=settings.max_steps,
+                                device=settings.device)
         for ref in [*request.contents, *request.styles, *[m for m in request.masks or [] if m]]:
             images.check(ref)
         for item in range(len(request.contents)):
             check_request(request.transfer_request(images, config, item=item))  # the worker's own checks, now
+        if request.video is not None:
+            check_video_request(request.video_request(s.videos, images, config, video_result_path(data, "check"),
+                                                      data / "work" / "check"))
         job = store.add(request)
         events.append(job.id, "status", {"status": "queued"})
         worker.submit()
@@ -295,11 +352,13 @@ def _add_job_routes(app: FastAPI, s: _Studio) -> None:
 
     @app.post("/api/jobs", status_code=201, response_model=JobOut, responses=ERRORS, summary="Queue a style-transfer job")
     def create_job(body: JobIn) -> JobOut:
-        if (body.content is None) == (body.contents is None):
-            raise InputError("give either content (one image) or contents (several)")
-        return submit(JobRequest(contents=body.contents or [body.content], styles=body.styles,
+        if sum(x is not None for x in (body.content, body.contents, body.video)) != 1:
+            raise InputError("give one of content (one image), contents (several) or video (an uploaded clip)")
+        contents = body.contents or ([body.content] if body.content is not None else [])
+        return submit(JobRequest(contents=contents, styles=body.styles,
                                  style_weights=body.style_weights, masks=body.masks, quality=body.quality,
-                                 options=body.options.model_dump(exclude_none=True)))
+                                 options=body.options.model_dump(exclude_none=True), method=body.method,
+                                 model=body.model, video=body.video, temporal=body.temporal))
 
     @app.get("/api/jobs", response_model=list[JobOut], summary="Jobs, newest first, a page at a time (without loss histories)")
     def list_jobs(limit: int = Query(50, ge=1, le=200), offset: int = Query(0, ge=0, le=10**9),
@@ -329,8 +388,7 @@ def _add_job_routes(app: FastAPI, s: _Studio) -> None:
     def rerun_job(job_id: str, body: RerunIn) -> JobOut:
         old = find(job_id).request
         options = {**old.options, **body.options.model_dump(exclude_none=True)}
-        return submit(JobRequest(contents=old.contents, styles=old.styles, style_weights=old.style_weights,
-                                 masks=old.masks, quality=body.quality or old.quality, options=options))
+        return submit(replace(old, quality=body.quality or old.quality, options=options))
 
     @app.delete("/api/jobs/{job_id}", status_code=204, response_class=Response, responses=ERRORS,
                 summary="Delete an ended job and its images")
@@ -350,20 +408,27 @@ def _add_result_routes(app: FastAPI, s: _Studio) -> None:
     find = s.find
 
     @app.get("/api/jobs/{job_id}/result", response_class=FileResponse, responses={**ERRORS, 200: {"content": {"image/png": {}}}},
-             summary="The finished image (PNG with its parameters in metadata)")
+             summary="The finished image (PNG with its parameters in metadata), or a video job's MP4 (with the clip's sound)")
     def result(job_id: str, item: int = Query(1, ge=1, le=MAX_CONTENTS, description="which content's result, from 1")) -> FileResponse:
         job = find(job_id)
+        if job.request.video is not None:
+            path = video_result_path(data, job.id)
+            if not path.is_file():
+                raise Conflict(f"job {job_id} has no video yet (it is {job.status})")
+            return FileResponse(path, media_type="video/mp4",
+                                filename=_download_name(job, s.videos.name(job.request.video), ".mp4"))
         if item > len(job.request.contents):
             raise NotFound(f"job {job_id} has {len(job.request.contents)} contents")
         path = result_path(data, job.id, item - 1)
         if not path.is_file():
             raise Conflict(f"job {job_id} has no result {item} yet (it is {job.status})")
-        return FileResponse(path, media_type="image/png", filename=_download_name(job, item - 1))
+        return FileResponse(path, media_type="image/png",
+                            filename=_download_name(job, images.name(job.request.contents[item - 1]), ".png"))
 
-    def _download_name(job: Job, item: int) -> str:
-        stem = Path(images.name(job.request.contents[item])).stem
-        safe = "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in stem)[:60] or "image"
-        return f"brushwork-{job.id[:8]}-{safe}.png"
+    def _download_name(job: Job, label: str, suffix: str) -> str:
+        """``brushwork-JOB-NAME.png``: the input's name, with only safe characters."""
+        stem = "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in Path(label).stem)[:60] or "result"
+        return f"brushwork-{job.id[:8]}-{stem}{suffix}"
 
     @app.get("/api/jobs/{job_id}/results.zip", response_class=Response, responses={**ERRORS, 200: {"content": {"application/zip": {}}}},
              summary="Every result of a finished job, in one zip")
@@ -371,11 +436,13 @@ def _add_result_routes(app: FastAPI, s: _Studio) -> None:
         job = find(job_id)
         if job.status != "done":
             raise Conflict(f"job {job_id} is {job.status}; its zip comes when it is done")
+        if len(job.request.contents) < 2:
+            raise Conflict(f"job {job_id} has one result; download it from /api/jobs/{job_id}/result")
         buffer = io.BytesIO()
         with zipfile.ZipFile(buffer, "w", zipfile.ZIP_STORED) as archive:  # PNGs are compressed already
             names: set[str] = set()
             for item in range(len(job.request.contents)):
-                name = _download_name(job, item)
+                name = _download_name(job, images.name(job.request.contents[item]), ".png")
                 if name in names:
                     name = name.replace(".png", f"-{item + 1}.png")
                 names.add(name)

@@ -4,7 +4,8 @@
 const $ = (id) => document.getElementById(id);
 const MAIN_OPTIONS = ["size", "steps", "style_weight", "content_weight", "tv_weight", "preserve_color", "init"];
 const HIDDEN_OPTIONS = ["device"];  // the server decides where jobs run
-const state = { config: null, contents: [], styles: [], job: null, source: null, history: [], names: {} };
+const NETWORK_OPTIONS = ["size", "preserve_color"];  // what fast and adain take
+const state = { config: null, mode: "image", contents: [], video: null, styles: [], job: null, source: null, history: [], names: {} };
 const GALLERY_PAGE = 24;  // jobs the gallery shows; summaries only, refreshed every few seconds
 
 async function api(path, options = {}) {
@@ -86,6 +87,19 @@ function buildForm(config) {
     more.append(el("label", { title: info.help }, name.replaceAll("_", " "), input, helpText(info.help)));
   }
   $("quality").onchange = () => applyPreset($("quality").value);
+  fillSelect($("method"), config.methods, "optimize");
+  fillSelect($("model"), config.models, config.models[0]);
+  $("method").onchange = () => {
+    const method = $("method").value;
+    $("model-field").classList.toggle("hidden", method !== "fast");
+    // the networks take only the size and the colour option; the rest steer the optimiser
+    for (const name of [...MAIN_OPTIONS, "quality"]) if (!NETWORK_OPTIONS.includes(name)) $(name).disabled = method !== "optimize";
+    $("more-options").closest("details").classList.toggle("hidden", method !== "optimize");
+  };
+  const limits = config.limits;
+  $("video-limits").textContent = `Up to ${limits.max_video_seconds} s and ${(limits.max_video_pixels / 1e6).toFixed(1)} MP a frame; ` +
+    `stylized at up to ${limits.max_video_size} px. MP4, WebM, MOV, MKV or GIF; the sound is kept.`;
+  for (const radio of document.querySelectorAll("input[name=mode]")) radio.onchange = () => setMode(radio.value);
   for (const ref of config.samples.content) {
     $("content-picker").append(sampleButton(ref, (e) => chooseContent(ref, e.shiftKey || e.ctrlKey || e.metaKey)));
   }
@@ -109,6 +123,33 @@ function applyPreset(name) {
 function setField(name, value) {
   const input = MAIN_OPTIONS.includes(name) ? $(name) : $(`opt-${name}`);
   if (input) input.value = Array.isArray(value) ? value.join(" ") : (value ?? "");
+}
+
+// Photos or a clip: the two modes share the styles and settings.
+function setMode(mode) {
+  state.mode = mode;
+  $(`mode-${mode}`).checked = true;
+  $("image-content").classList.toggle("hidden", mode !== "image");
+  $("video-content").classList.toggle("hidden", mode !== "video");
+  $("size").max = mode === "video" ? Math.min(state.config.limits.max_size, state.config.limits.max_video_size) : state.config.limits.max_size;
+}
+
+function showClip(video) {  // an uploaded clip, or a job's (re-run with tweaks)
+  state.video = video;
+  state.names[video.id] = video.name;
+  $("clip").classList.remove("hidden");
+  $("clip-poster").src = `/api/videos/${encodeURIComponent(video.id)}/poster`;
+  const facts = video.frames ? ` · ${video.duration} s · ${video.frames} frames at ${video.fps} fps · ${video.width}×${video.height}` +
+    (video.audio ? " · with sound" : " · no sound") : "";
+  $("clip-info").textContent = `${video.name}${facts}`;
+}
+
+async function uploadClip(file) {
+  const form = new FormData();
+  form.append("file", file);
+  showError("Checking the clip…");
+  showClip(await api("/api/videos", { method: "POST", body: form }));
+  showError("");
 }
 
 // One content, or several (shift/ctrl-click, or several files uploaded at once): one result each.
@@ -176,7 +217,12 @@ function readOptions() {  // what differs from the chosen preset's values is sen
 
 function loadIntoForm(request, labels) {  // "re-run with tweaks": the job's settings go back into the form
   Object.assign(state.names, labels);
+  setMode(request.video ? "video" : "image");
+  if (request.video) { showClip({ id: request.video, name: labels[request.video] || "clip" }); $("temporal").checked = request.temporal; }
   request.contents.forEach((ref, i) => chooseContent(ref, i > 0));
+  $("method").value = request.method || "optimize";
+  if (request.model) $("model").value = request.model;
+  $("method").onchange();
   state.styles = request.styles.map((ref, i) => ({ ref, weight: request.style_weights ? request.style_weights[i] : 1,
                                                     mask: request.masks ? request.masks[i] : null }));
   renderStyles();
@@ -189,12 +235,17 @@ function loadIntoForm(request, labels) {  // "re-run with tweaks": the job's set
 
 async function start() {
   showError("");
-  if (!state.contents.length) return showError("Choose or upload a content photo first.");
-  if (!state.styles.length) return showError("Choose or upload at least one style.");
-  const body = { styles: state.styles.map((s) => s.ref), quality: $("quality").value, options: readOptions() };
-  if (state.contents.length > 1) body.contents = state.contents; else body.content = state.contents[0];
-  if (state.styles.some((s) => s.weight !== 1)) body.style_weights = state.styles.map((s) => s.weight);
-  if (state.styles.some((s) => s.mask)) body.masks = state.styles.map((s) => s.mask);
+  const method = $("method").value, video = state.mode === "video";
+  if (video && !state.video) return showError("Upload a clip first.");
+  if (!video && !state.contents.length) return showError("Choose or upload a content photo first.");
+  if (!state.styles.length && method !== "fast") return showError("Choose or upload at least one style.");
+  const body = { styles: method === "fast" ? [] : state.styles.map((s) => s.ref), quality: $("quality").value,
+                 options: readOptions(), method };
+  if (method === "fast") body.model = $("model").value;
+  if (video) { body.video = state.video.id; body.temporal = $("temporal").checked; }
+  else if (state.contents.length > 1) body.contents = state.contents; else body.content = state.contents[0];
+  if (!video && method !== "fast" && state.styles.some((s) => s.weight !== 1)) body.style_weights = state.styles.map((s) => s.weight);
+  if (!video && method !== "fast" && state.styles.some((s) => s.mask)) body.masks = state.styles.map((s) => s.mask);
   try {
     const job = await api("/api/jobs", { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body) });
     watch(job);
@@ -211,6 +262,9 @@ function watch(job) {
   state.job = job;
   state.history = job.history ? job.history.slice() : [];
   $("download").classList.add("hidden");
+  $("result-video").classList.add("hidden");
+  $("result-video").removeAttribute("src");
+  $("preview").classList.remove("hidden");
   $("cancel").disabled = !["queued", "running"].includes(job.status);
   $("status").textContent = `Job ${job.id.slice(0, 8)}: ${job.status}`;
   if (job.preview_url) $("preview").src = `${job.preview_url}?t=${Date.now()}`;
@@ -219,11 +273,16 @@ function watch(job) {
   state.source = source;
   source.addEventListener("progress", (e) => {
     const p = JSON.parse(e.data);
-    state.history.push([state.history.length + 1, p.losses.total ?? Object.values(p.losses).reduce((a, b) => a + b, 0)]);
-    const losses = Object.entries(p.losses).filter(([k]) => k !== "total").map(([k, v]) => `${k} ${v.toPrecision(3)}`).join(", ");
-    const which = p.items > 1 ? `Image ${p.item}/${p.items} · ` : "";
-    $("status").textContent = `${which}Step ${p.step}/${p.total_steps} · scale ${p.scale}/${p.scales} (${p.width}×${p.height}) · ` +
-      `${clock(p.eta)} left · ${losses}`;
+    if (p.losses) {  // an optimiser step (of an image, or of a video's frame)
+      state.history.push([state.history.length + 1, p.losses.total ?? Object.values(p.losses).reduce((a, b) => a + b, 0)]);
+      const losses = Object.entries(p.losses).filter(([k]) => k !== "total").map(([k, v]) => `${k} ${v.toPrecision(3)}`).join(", ");
+      const which = p.frames ? `Frame ${p.frame}/${p.frames} · ` : p.items > 1 ? `Image ${p.item}/${p.items} · ` : "";
+      $("status").textContent = `${which}Step ${p.step}/${p.total_steps} · scale ${p.scale}/${p.scales} (${p.width}×${p.height}) · ` +
+        `${clock(p.eta)} left · ${losses}`;
+    } else {  // a video frame done
+      $("status").textContent = `Frame ${p.frame}/${p.frames} done · ${p.fps.toFixed(2)} frames/s · ${clock(p.eta)} left` +
+        (p.resumed ? " · (kept from before a restart)" : "");
+    }
     if (p.preview !== state.lastPreview) { state.lastPreview = p.preview; $("preview").src = `/api/jobs/${job.id}/preview?v=${p.preview}&t=${Date.now()}`; }
     drawChart();
   });
@@ -235,7 +294,14 @@ function watch(job) {
       source.close();
       $("cancel").disabled = true;
       $("status").textContent = s.status === "failed" ? `Failed: ${s.error}` : `Job ${job.id.slice(0, 8)}: ${s.status}.`;
-      if (s.status === "done") {
+      if (s.status === "done" && job.request.video) {
+        $("result-video").src = `/api/jobs/${job.id}/result?t=${Date.now()}`;
+        $("result-video").classList.remove("hidden");
+        $("preview").classList.add("hidden");
+        $("download").href = `/api/jobs/${job.id}/result`;
+        $("download").textContent = "Download MP4";
+        $("download").classList.remove("hidden");
+      } else if (s.status === "done") {
         $("preview").src = `/api/jobs/${job.id}/result?t=${Date.now()}`;
         const several = job.request.contents.length > 1;
         $("download").href = several ? `/api/jobs/${job.id}/results.zip` : `/api/jobs/${job.id}/result`;
@@ -251,6 +317,7 @@ function drawChart() {
   const canvas = $("loss-chart"), ctx = canvas.getContext("2d");
   ctx.clearRect(0, 0, canvas.width, canvas.height);
   const points = state.history.filter(([, v]) => v > 0);
+  canvas.classList.toggle("hidden", points.length < 2);  // the networks have no loss to chart
   if (points.length < 2) return;
   const xs = points.map((p) => p[0]), ys = points.map((p) => Math.log10(p[1]));
   const [x0, x1] = [Math.min(...xs), Math.max(...xs)], [y0, y1] = [Math.min(...ys), Math.max(...ys)];
@@ -270,8 +337,12 @@ async function cancel() {
 
 // ---- queue and gallery ------------------------------------------------------------------
 function summary(request) {
-  const shown = request.contents.length > 2 ? [label(request.contents[0]), `${request.contents.length - 1} more`] : request.contents.map(label);
-  const parts = [`${shown.join(", ")} × ${request.styles.map(label).join(" + ")}`];
+  const shown = request.video ? [`${label(request.video)} (video)`]
+    : request.contents.length > 2 ? [label(request.contents[0]), `${request.contents.length - 1} more`] : request.contents.map(label);
+  const styles = request.method === "fast" ? `${request.model} network` : request.styles.map(label).join(" + ");
+  const parts = [`${shown.join(", ")} × ${styles}`];
+  if (request.method && request.method !== "optimize") parts.push(request.method);
+  if (request.video && !request.temporal) parts.push("frame by frame");
   if (request.quality && request.quality !== "default") parts.push(request.quality);
   for (const [k, v] of Object.entries(request.options)) parts.push(`${k}=${Array.isArray(v) ? v.join(",") : v}`);
   return parts.join(" · ");
@@ -285,10 +356,10 @@ async function refreshGallery() {
   gallery.replaceChildren();
   for (const job of jobs) {
     const where = job.position === 0 ? "running" : job.position ? `queued, #${job.position} in line` : job.status;
-    const thumb = job.result_url || job.preview_url;
+    const thumb = job.request.video ? job.preview_url : (job.result_url || job.preview_url);
     const buttons = el("div", { class: "buttons" });
     const card = el("div", { class: "card", dataset: { job: job.id } },
-      thumb ? el("img", { alt: `job ${job.id.slice(0, 8)}`, src: `${thumb}?t=${job.finished || job.progress?.step || 0}` }) : el("img", { alt: "" }),
+      thumb ? el("img", { alt: `job ${job.id.slice(0, 8)}`, src: `${thumb}?t=${job.finished || job.progress?.preview || 0}` }) : el("img", { alt: "" }),
       el("div", {}, el("span", { class: `badge ${job.status}` }, where), new Date(job.created * 1000).toLocaleString()),
       el("div", { class: "summary" }, summary(job.request)),
       job.note ? el("div", { class: "note" }, job.note) : null,
@@ -299,7 +370,7 @@ async function refreshGallery() {
     const link = (href, text) => buttons.append(el("a", { class: "button", href, download: "" }, text));
     if (job.zip_url) link(job.zip_url, `Download all (${job.result_urls.length})`);
     if (job.result_urls.length > 1) job.result_urls.forEach((href, i) => link(href, `#${i + 1}`));
-    else if (job.result_url) link(job.result_url, "Download");
+    else if (job.result_url) link(job.result_url, job.request.video ? "Download MP4" : "Download");
     add("Re-run with tweaks", () => loadIntoForm(job.request, job.labels));
     if (["queued", "running"].includes(job.status)) add("Cancel", () => api(`/api/jobs/${job.id}/cancel`, { method: "POST" }).then(refreshGallery));
     else add("Delete", () => api(`/api/jobs/${job.id}`, { method: "DELETE" }).then(refreshGallery));
@@ -324,6 +395,11 @@ async function init() {
       }
     };
   }
+  $("video-file").onchange = async (e) => {
+    const file = e.target.files[0];
+    e.target.value = "";
+    if (file) { try { await uploadClip(file); } catch (err) { showError(`clip ${file.name}: ${err.message}`); } }
+  };
   $("start").onclick = start;
   $("cancel").onclick = cancel;
   await refreshGallery();
