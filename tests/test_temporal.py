@@ -4,9 +4,11 @@ frames whose motion is known."""
 from __future__ import annotations
 
 import numpy as np
+import pytest
 import torch
 
-from brushwork.engine.temporal import Motion, TemporalFilter, optical_flow, reliable, warp, warping_error
+from brushwork.engine.temporal import (Motion, TemporalFilter, gaussian_blur, optical_flow, reliable, warp,
+                                       warping_error)
 
 
 def textured(h=64, w=80, seed=0) -> torch.Tensor:
@@ -63,3 +65,24 @@ def test_the_temporal_filter_lowers_the_warping_error_of_a_flickering_clip():
     # steadier *and* truer: averaging along the motion removes flicker, not the picture
     error = lambda clip: sum(float((c - f).abs().mean()) for c, f in zip(clip, frames)) / len(frames)  # noqa: E731
     assert error(filtered) < error(flicker)
+
+
+def detail_energy(image: torch.Tensor) -> float:
+    return float((image - gaussian_blur(image, TemporalFilter.detail_sigma)).std())
+
+
+@pytest.mark.parametrize("restore", [True, False], ids=["restored", "plain blend"])
+def test_the_filter_keeps_the_strokes_as_strong_as_the_network_drew_them(restore, monkeypatch):
+    """Strokes that differ from frame to frame (as a network draws them) average out in a
+    plain blend; the filter gives the blend back the frames' fine-detail energy."""
+    if not restore:
+        monkeypatch.setattr(TemporalFilter, "max_detail_gain", 1.0)
+    rng = torch.Generator().manual_seed(1)
+    frames = [shifted(gaussian_blur(textured(), 2.0), 2 * t, 0) for t in range(10)]  # a smooth scene...
+    motions = [Motion.between(a, b) for a, b in zip(frames, frames[1:])]
+    strokes = [(f + 0.4 * torch.rand(f.shape, generator=rng) - 0.2).clamp(0, 1) for f in frames]  # ...fresh strokes each frame
+    steady = TemporalFilter(0.7)
+    filtered = [steady(f, None if i == 0 else motions[i - 1]) for i, f in enumerate(strokes)]
+    kept = sum(detail_energy(f) for f in filtered[3:]) / sum(detail_energy(s) for s in strokes[3:])
+    assert warping_error(filtered, motions) < warping_error(strokes, motions) / 3
+    assert (kept > 0.93) if restore else (kept < 0.8), kept

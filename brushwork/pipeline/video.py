@@ -52,7 +52,7 @@ class VideoRequest:
     """False: every frame on its own (the flickering baseline the docs compare against)."""
     temporal_weight: float = 200.0
     """Weight of the optimiser's temporal term (relative to the content weight)."""
-    filter_strength: float = 0.6
+    filter_strength: float = 0.7
     """The networks' temporal filter: 0 off; how much of the carried previous frame to keep."""
     work_dir: Path | None = None
 
