@@ -7,6 +7,7 @@ import json
 import pytest
 
 from cli_run import run
+from brushwork.media.image_io import load_image
 from brushwork.media.video import probe, read_frames
 
 from clips import make_clip
@@ -33,6 +34,20 @@ def test_networks_keep_timing_and_sound_and_the_filter_steadies(tmp_path, capsys
     assert steady["warping_error"] < raw["warping_error"] / 3
     assert steady["scores"]["style_distance"] < 1.15 * raw["scores"]["style_distance"]
     assert not list(tmp_path.glob(".*frames"))  # the work folder goes once the video is written
+
+
+@pytest.mark.parametrize("method", ["fast", "adain"])
+def test_frames_in_batches_match_frames_one_at_a_time(tmp_path, capsys, method):
+    clip = tmp_path / "clip.mp4"
+    make_clip(clip, frames=10, size=(96, 64))
+    flags = [*FAST, "--precision", "float32"] if method == "fast" else \
+        ["--method", "adain", *FAST[4:], "--precision", "float32"]
+    for batch in (1, 4):  # 10 frames in passes of 4, 4 and 2
+        assert run(capsys, "video", clip, "-o", f"{tmp_path}/b{batch}/", *flags, "--batch", str(batch))[0] == 0
+    one, four = sorted((tmp_path / "b1").glob("*.png")), sorted((tmp_path / "b4").glob("*.png"))
+    assert len(one) == len(four) == 10
+    for a, b in zip(one, four):
+        assert (load_image(a) - load_image(b)).abs().max() <= 2 / 255
 
 
 def test_a_portrait_clip_comes_out_upright(tmp_path, capsys):

@@ -85,7 +85,7 @@ def test_frames_folder_and_gif(tmp_path):
         assert sum(1 for _ in container.decode(video=0)) == 5
 
 
-@pytest.mark.parametrize("kind", ["text", "image", "audio-only", "empty", "missing"])
+@pytest.mark.parametrize("kind", ["text", "image", "audio-only", "no frames", "empty", "missing"])
 def test_bad_inputs_name_the_problem(tmp_path, kind):
     path = tmp_path / "clip.mp4"
     if kind == "text":
@@ -99,6 +99,12 @@ def test_bad_inputs_name_the_problem(tmp_path, kind):
         with av.open(str(path), "w") as out:
             stream = out.add_stream("aac", rate=16000)
             stream.layout = "mono"
+            for packet in stream.encode(None):
+                out.mux(packet)
+    elif kind == "no frames":  # a video stream with nothing in it
+        with av.open(str(path), "w") as out:
+            stream = out.add_stream("libx264", rate=25)
+            stream.width, stream.height, stream.pix_fmt = 64, 48, "yuv420p"
             for packet in stream.encode(None):
                 out.mux(packet)
     elif kind == "empty":

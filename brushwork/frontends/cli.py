@@ -22,9 +22,9 @@ from tqdm import tqdm
 
 from brushwork import __version__
 import brushwork.frontends.cli_networks as networks
-from brushwork.frontends.cli_networks import as_flags, check_weights
+from brushwork.frontends.cli_networks import add_dataclass_options, as_flags, check_weights, options_from
 from brushwork.errors import BrushworkError, InputError
-from brushwork.media.image_io import check_output_path, load_image, save_gif, save_image, source_label, tensor_to_pil
+from brushwork.media.image_io import OutputFormat, check_output_path, load_image, save_gif, save_image, source_label, tensor_to_pil
 from brushwork.engine.devices import resolve_device
 from brushwork.engine.metrics import score
 from brushwork.engine.optimize import Progress
@@ -79,6 +79,8 @@ def _add_config_options(
             kwargs["choices"] = info["choices"]
         elif isinstance(default, WeightSchedule):
             kwargs.update(type=_schedule, metavar="SHAPE:START:END")
+        elif info.get("whole") and default is None:  # an optional whole number, e.g. --tile
+            kwargs.update(type=int, metavar="PX", help=info["help"])
         elif isinstance(default, tuple) or default is None:
             kwargs.update(nargs="+", type=float if default is None else str, metavar="W" if default is None else "LAYER")
             kwargs["help"] = info["help"] if default is None else kwargs["help"]
@@ -115,6 +117,11 @@ def _add_output_options(parser: argparse.ArgumentParser, required: bool = True, 
     parser.add_argument("--animation", metavar="FILE.gif", help="record the optimisation as an animated GIF (replaced if it exists)")
     parser.add_argument("--overwrite", action="store_true", help=OVERWRITE_HELP + " (the --save-every steps)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    add_dataclass_options(parser, OutputFormat, "print output")
+
+
+def _output_format(args: argparse.Namespace) -> OutputFormat:
+    return options_from(args, OutputFormat)
 
 
 class _Parser(argparse.ArgumentParser):
@@ -189,6 +196,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="optimiser: weight of the temporal loss (default: %(default)s)")
     p.add_argument("--filter-strength", type=float, default=video_defaults["filter_strength"],
                    help="networks: how much of the previous frame, carried along the flow, to keep (0-0.99; default: %(default)s)")
+    p.add_argument("--batch", type=int, metavar="N", help="networks: frames per pass (default: 1 on a CPU, where "
+                   "batches ran slower, 8 on a GPU)")
     p.add_argument("--work-dir", metavar="DIR", help="where finished frames are kept for a resume (default: beside OUTPUT)")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     _add_config_options(p, skip=("init",), presets=True)
@@ -308,7 +317,7 @@ def _run_with_reporter(args: argparse.Namespace, job: Callable[[Reporter], "torc
     meta = run_metadata(command, config, time.perf_counter() - start, effective_weights=reporter.weights,
                         **_run_facts(args), **inputs)
     reporter.write_animation(image, meta)
-    return save_image(image, args.output, meta)
+    return save_image(image, args.output, meta, _output_format(args))
 
 
 def _check_outputs(args: argparse.Namespace, inputs: Sequence[str | None]) -> None:
@@ -345,7 +354,7 @@ def cmd_transfer(args: argparse.Namespace) -> Path:
         raise InputError(f"{len(masks)} masks given for {len(args.styles)} styles; give one per style ('none' for everywhere)")
     request = TransferRequest(args.content, args.styles, config, style_weights=args.style_weights, masks=masks,
                               init_image=init_file if is_file else None, output=Path(args.output),
-                              metadata={"masks": args.mask, **_run_facts(args)})
+                              output_format=_output_format(args), metadata={"masks": args.mask, **_run_facts(args)})
     # The runner checks everything from the files' headers before decoding anything, then
     # loads, stylizes and saves; the CLI only reports.
     reporter = _reporter(args)
@@ -505,7 +514,7 @@ def cmd_video(args: argparse.Namespace) -> int:
     config = _config(args)
     for name, value, low, high in (("--start", args.start, 0, 1e6), ("--duration", args.duration, 1e-3, 1e6),
                                    ("--temporal-weight", args.temporal_weight, 0, 1e9),
-                                   ("--filter-strength", args.filter_strength, 0, 0.99)):
+                                   ("--filter-strength", args.filter_strength, 0, 0.99), ("--batch", args.batch, 1, 256)):
         if value is not None:
             check_range(name, value, low, high)
     if args.method == "fast" and not args.model:
@@ -515,7 +524,7 @@ def cmd_video(args: argparse.Namespace) -> int:
     request = VideoRequest(Path(args.input), args.output, args.style, config, method=args.method, model=args.model,
                            start=args.start, duration=args.duration, temporal=not args.no_temporal,
                            temporal_weight=args.temporal_weight, filter_strength=args.filter_strength,
-                           work_dir=Path(args.work_dir) if args.work_dir else None)
+                           work_dir=Path(args.work_dir) if args.work_dir else None, batch=args.batch)
     frames = None if args.quiet else progress_bar(1)
     reporter = Reporter(quiet=args.quiet or args.method != "optimize", position=1)
 

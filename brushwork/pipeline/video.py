@@ -22,7 +22,7 @@ import shutil
 import time
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Callable, Iterator, Sequence
 
 import torch
 from torch import Tensor
@@ -32,7 +32,8 @@ from brushwork.engine.temporal import Motion, TemporalFilter, warp
 from brushwork.engine.transfer import TransferConfig, stylize
 from brushwork.errors import InputError
 from brushwork.media.image_io import image_size, load_image, save_image
-from brushwork.media.video import TruncatedVideo, VideoInfo, VideoWriter, check_video_output, probe, read_frames
+from brushwork.engine.devices import resolve_device
+from brushwork.media.video import Frame, TruncatedVideo, VideoInfo, VideoWriter, check_video_output, probe, read_frames
 from brushwork.pipeline.runner import Method, Runner, Source, TransferRequest, check_request
 
 
@@ -55,11 +56,19 @@ class VideoRequest:
     filter_strength: float = 0.7
     """The networks' temporal filter: 0 off; how much of the carried previous frame to keep."""
     work_dir: Path | None = None
+    batch: int | None = None
+    """Frames per network pass; None: 1 on a CPU (batches ran slower there: benchmarks/video.py),
+    8 on a GPU. The optimiser always paints one frame at a time."""
 
     def key(self) -> str:
         """A short hash of everything that decides the frames, naming the work folder."""
-        text = json.dumps({**asdict(self), "output": None, "work_dir": None}, sort_keys=True, default=str)
+        text = json.dumps({**asdict(self), "output": None, "work_dir": None, "batch": None}, sort_keys=True, default=str)
         return hashlib.sha256(text.encode()).hexdigest()[:12]
+
+    def frames_per_pass(self, device: torch.device) -> int:
+        if self.method == "optimize" or (self.method == "adain" and self.config.preserve_color == "histogram"):
+            return 1  # one frame at a time; histogram matching recolours the paintings for each frame
+        return self.batch or (1 if device.type == "cpu" else 8)
 
 
 @dataclass(frozen=True)
@@ -138,33 +147,42 @@ def stylize_video(request: VideoRequest, *, runner: Runner | None = None,
     previous: tuple[Tensor, Tensor] | None = None  # (original, stylized) of the last frame
     started, count, truncated = time.perf_counter(), 0, None
     timings: list[float] = []  # seconds of each frame computed in this run
+    batch = request.frames_per_pass(resolve_device(config.device))
     try:
         try:
-            for frame in read_frames(request.input, start=request.start, duration=request.duration,
-                                     long_side=config.size, role="input video"):
-                motion = Motion.between(previous[0], frame.image) if previous is not None and request.temporal else None
-                cached = work / f"{frame.index:06d}.png"
-                resumed = cached.exists()
-                frame_started = time.perf_counter()
-                if resumed:
-                    out = load_image(cached)
-                elif request.method == "optimize":
-                    out = _optimize_frame(frame.image, styles, config, request, previous, motion, callback)
-                else:
-                    out = runner.run(TransferRequest(frame.image, request.styles, config, method=request.method,
-                                                     model=request.model)).image
-                    out = steady(out, motion)
-                if request.method != "optimize" and resumed:
-                    steady.previous = out
-                if not resumed:
-                    save_image(out, cached)
-                    timings.append(time.perf_counter() - frame_started)
-                writer.write(out, frame.pts)
-                previous = (frame.image, out)
-                count += 1
-                if on_frame is not None:
-                    on_frame(VideoProgress(count, frames_total, time.perf_counter() - started,
-                                           _seconds_per_frame(timings) * max(frames_total - count, 0), resumed, out))
+            frames = read_frames(request.input, start=request.start, duration=request.duration, long_side=config.size,
+                                 role="input video")
+            for group in _groups(frames, batch):
+                cached = {f.index: work / f"{f.index:06d}.png" for f in group}
+                todo = [f for f in group if not cached[f.index].exists()]
+                drawn: dict[int, Tensor] = {}  # the networks' frames, a batch per pass
+                share = 0.0
+                if request.method != "optimize" and todo:
+                    pass_started = time.perf_counter()
+                    images = runner.run(TransferRequest(torch.cat([f.image for f in todo]), request.styles, config,
+                                                        method=request.method, model=request.model)).image
+                    drawn = {f.index: images[i:i + 1] for i, f in enumerate(todo)}
+                    share = (time.perf_counter() - pass_started) / len(todo)
+                for frame in group:
+                    motion = Motion.between(previous[0], frame.image) if previous is not None and request.temporal else None
+                    resumed = frame.index not in drawn and cached[frame.index].exists()
+                    frame_started = time.perf_counter()
+                    if resumed:
+                        out = load_image(cached[frame.index])
+                        steady.previous = out
+                    elif request.method == "optimize":
+                        out = _optimize_frame(frame.image, styles, config, request, previous, motion, callback)
+                    else:
+                        out = steady(drawn[frame.index], motion)
+                    if not resumed:
+                        save_image(out, cached[frame.index])
+                        timings.append(time.perf_counter() - frame_started + share)
+                    writer.write(out, frame.pts)
+                    previous = (frame.image, out)
+                    count += 1
+                    if on_frame is not None:
+                        on_frame(VideoProgress(count, frames_total, time.perf_counter() - started,
+                                               _seconds_per_frame(timings) * max(frames_total - count, 0), resumed, out))
         except TruncatedVideo as exc:
             if count == 0:
                 raise
@@ -175,6 +193,24 @@ def stylize_video(request: VideoRequest, *, runner: Runner | None = None,
         raise
     shutil.rmtree(work, ignore_errors=True)
     return VideoResult(path, count, time.perf_counter() - started, truncated)
+
+
+def _groups(frames: Iterator[Frame], size: int) -> Iterator[list[Frame]]:
+    """Frames in lists of ``size``; a video that breaks off gives the frames before the break
+    (as a last, shorter list) before its :class:`TruncatedVideo` is raised."""
+    group: list[Frame] = []
+    try:
+        for frame in frames:
+            group.append(frame)
+            if len(group) == size:
+                yield group
+                group = []
+    except TruncatedVideo:
+        if group:
+            yield group
+        raise
+    if group:
+        yield group
 
 
 def _seconds_per_frame(timings: list[float]) -> float:
