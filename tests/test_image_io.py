@@ -208,3 +208,36 @@ def test_library_converts_or_names_odd_tensors(content, style):
         stylize(content.numpy(), [style], config=config)
     net = load_model("starry_night").network
     assert fast_stylize(net, (content * 255).byte()).dtype == torch.float32
+
+
+@pytest.mark.parametrize("suffix", [".png", ".tif"])
+def test_print_output_keeps_16_bits_the_dpi_and_the_parameters(tmp_path, suffix):
+    import cv2
+
+    from brushwork.media.image_io import OutputFormat, read_metadata, save_image
+
+    ramp = torch.linspace(0, 1, 1000).view(1, 1, 1, 1000).expand(1, 3, 4, 1000).contiguous()
+    path = save_image(ramp, tmp_path / f"print{suffix}", {"size": 1000}, OutputFormat(dpi=300, depth=16))
+    pixels = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+    assert pixels.dtype == np.uint16 and pixels.shape == (4, 1000, 3)
+    assert len(np.unique(pixels[0, :, 0])) == 1000  # 8 bits would give at most 256 levels
+    assert read_metadata(path) == {"size": 1000}
+    with Image.open(path) as image:
+        assert [round(float(d)) for d in image.info["dpi"]] == [300, 300]
+
+
+def test_8_bit_files_carry_the_dpi_too(tmp_path):
+    from brushwork.media.image_io import OutputFormat, save_image
+
+    for suffix in (".png", ".jpg", ".tif"):
+        path = save_image(torch.rand(1, 3, 8, 8), tmp_path / f"a{suffix}", {"x": 1}, OutputFormat(dpi=150))
+        with Image.open(path) as image:
+            assert [round(float(d)) for d in image.info["dpi"]] == [150, 150], suffix
+
+
+def test_16_bits_need_png_or_tiff(tmp_path):
+    from brushwork.media.image_io import OutputFormat, save_image
+
+    with pytest.raises(InputError, match="16-bit output needs"):
+        save_image(torch.rand(1, 3, 8, 8), tmp_path / "a.jpg", None, OutputFormat(depth=16))
+    assert not (tmp_path / "a.jpg").exists()

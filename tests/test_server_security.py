@@ -45,7 +45,7 @@ def post_job(client, **options):
     ({"size": True}, "size"),
     ({"steps": 2.0}, "steps"),
     ({"lbfgs_history": 10**9}, "lbfgs_history"),
-    ({"size": 2048, "lbfgs_history": 500}, "needs about"),
+    ({"size": 2048, "lbfgs_history": 500, "tile": 2000}, "does not fit in memory"),
     ({"style_layer_weights": [1, 1]}, "2 style layer weights given for 5 style layers"),
 ])
 def test_options_the_engine_would_refuse_are_refused_at_submission(client, options, message):

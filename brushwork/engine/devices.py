@@ -78,14 +78,23 @@ def available_memory(device: torch.device) -> int:
     return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
 
 
-def check_fits(size: tuple[int, int], layers: Sequence[str], device: torch.device, *, extra_bytes: int = 0) -> None:
-    """Refuse, before any work, a size whose VGG-19 activations (plus ``extra_bytes``, the
-    optimiser's state) cannot fit in memory."""
+def memory_needed(size: tuple[int, int], layers: Sequence[str], *, extra_bytes: int = 0) -> int:
+    """Bytes an optimisation of ``size`` needs: VGG-19's activations and the run's state."""
     deepest = max(layers, key=VGG19_LAYERS.index)
     # Calibrated by benchmarks/memory.py: a run's peak grows by about 1.1x the forward
     # activations per pixel, on top of about 0.6 GiB for PyTorch and the weights; 1.5x and
     # 1 GiB leave a margin for gradients at their peak and the allocator.
-    need = int(1.5 * activation_bytes(*size, deepest)) + 2**30 + extra_bytes
+    return int(1.5 * activation_bytes(*size, deepest)) + 2**30 + extra_bytes
+
+
+def fits(size: tuple[int, int], layers: Sequence[str], device: torch.device, *, extra_bytes: int = 0) -> bool:
+    return memory_needed(size, layers, extra_bytes=extra_bytes) <= available_memory(device)
+
+
+def check_fits(size: tuple[int, int], layers: Sequence[str], device: torch.device, *, extra_bytes: int = 0) -> None:
+    """Refuse, before any work, a size whose VGG-19 activations (plus ``extra_bytes``, the
+    optimiser's state) cannot fit in memory."""
+    need = memory_needed(size, layers, extra_bytes=extra_bytes)
     have = available_memory(device)
     if need > have:
         raise InputError(

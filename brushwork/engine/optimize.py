@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from typing import Callable, Literal, Mapping, Sequence
+from typing import TYPE_CHECKING, Callable, Literal, Mapping, Sequence
 
 import torch
 from torch import Tensor, nn
@@ -18,6 +18,9 @@ from brushwork.engine.features import VGGFeatures
 from brushwork.media.image_io import resize
 from brushwork.engine.losses import ContentTarget, StyleTarget, total_variation
 from brushwork.engine.schedules import MultiScaleSchedule, WeightSchedule
+
+if TYPE_CHECKING:
+    from brushwork.engine.tiled import TiledProblem
 
 OptimizerName = Literal["lbfgs", "adam"]
 
@@ -147,16 +150,20 @@ def optimize_image(
     lbfgs_history: int = 50,
     on_step: Callable[[Tensor, Tensor, dict[str, Tensor]], None] | None = None,
     run_progress: Callable[[int], float] | None = None,
+    grad_mask: Tensor | None = None,
 ) -> Tensor:
     """Minimise ``objective`` over the pixels of ``image`` for ``steps`` loss evaluations.
 
     Returns a new tensor; ``image`` is not modified. ``on_step(image, total, terms)`` is
     called after every evaluation; it may raise :class:`StopOptimization`.
     ``run_progress(done)`` maps evaluations done here to the fraction of the whole run
-    done, which drives weight schedules (default: ``done / steps``).
+    done, which drives weight schedules (default: ``done / steps``). Pixels where
+    ``grad_mask`` is 0 never move (a tile's context).
     """
     run_progress = run_progress or (lambda done: done / steps)
     x = image.detach().clone(memory_format=torch.contiguous_format).requires_grad_(True)
+    if grad_mask is not None:
+        x.register_hook(lambda grad: grad * grad_mask)
     opt = _make_optimizer(optimizer, x, steps, learning_rate, lbfgs_history)
     done = 0
 
@@ -185,7 +192,7 @@ def optimize_image(
 
 def run_pyramid(
     schedule: MultiScaleSchedule,
-    make_objective: Callable[[tuple[int, int]], Objective],
+    make_objective: Callable[[tuple[int, int]], "Objective | TiledProblem"],
     init: Tensor,
     *,
     optimizer: OptimizerName = "lbfgs",
@@ -195,6 +202,9 @@ def run_pyramid(
     callback: ProgressCallback | None = None,
 ) -> Tensor:
     """Optimise at each size of ``schedule``, upsampling each result to start the next.
+
+    ``make_objective(size)`` gives the objective of a size, or a :class:`TiledProblem` for a
+    size too large to optimise whole.
 
     ``init`` is resized to the first scale. Weight schedules see the fraction of *all*
     steps done. A :class:`StopOptimization` from ``callback`` ends the whole run; the
@@ -238,11 +248,12 @@ def run_pyramid(
                 stopped = True
                 raise
 
-        image = optimize_image(
-            image, objective, steps, optimizer=optimizer, learning_rate=learning_rate,
-            lbfgs_history=lbfgs_history, on_step=on_step,
-            run_progress=lambda done, first=first_step: (first + done) / total_steps,
-        )
+        settings = dict(optimizer=optimizer, learning_rate=learning_rate, lbfgs_history=lbfgs_history, on_step=on_step,
+                        run_progress=lambda done, first=first_step: (first + done) / total_steps)
+        if isinstance(objective, Objective):
+            image = optimize_image(image, objective, steps, **settings)
+        else:  # a TiledProblem (brushwork.engine.tiled): the picture one tile at a time
+            image = objective.optimize(image, steps, **settings)
         if stopped:
             break
     return resize(image, schedule.sizes[-1])

@@ -18,13 +18,14 @@ from torch import Tensor
 
 import brushwork.engine.color as color
 from brushwork.errors import InputError
-from brushwork.engine.devices import PRECISIONS, Precision, check_fits, resolve_device, resolve_precision
+from brushwork.engine.devices import PRECISIONS, Precision, check_fits, fits, resolve_device, resolve_precision
 from brushwork.engine.features import VGG19_LAYERS, Pooling, check_layers, layer_stride, shared_extractor
 from brushwork.media.image_io import as_image, as_image_list, fit_long_side, labelled_grid, resize, tensor_to_pil
 from brushwork.engine.losses import ContentTarget, StyleTarget, energy_ratio, gram_matrix
 from brushwork.engine.optimize import (LossFn, Objective, OptimizerName, ProgressCallback, Term, Weights, paper_losses,
                                       run_pyramid)
 from brushwork.options import check_fields, check_range, describe, option
+from brushwork.engine.tiled import DEFAULT_TILE, PICTURE_COPIES, TILE_MARGIN, TiledProblem, TileGrid, tiled_grams
 from brushwork.engine.schedules import MultiScaleSchedule, WeightSchedule
 
 InitName = Literal["content", "noise", "image", "adain"]
@@ -69,6 +70,9 @@ class TransferConfig:
     tv_schedule: WeightSchedule = option(WeightSchedule(), "TV weight multiplier over the run, e.g. geometric:10:1")
     precision: Precision = option("auto", "arithmetic of VGG-19: auto (bfloat16 where the hardware has it), float32, bfloat16",
                                 choices=PRECISIONS)
+    tile: int | None = option(None, "optimise each scale whose long side is over PX in tiles of PX, against the whole "
+                              f"picture's targets (default: only scales too large for memory, in tiles of {DEFAULT_TILE})",
+                              min=128, max=16384, whole=True)
     seed: int = option(0, "random seed: the same seed gives the same image on the same machine", min=0, max=MAX_SEED)
     device: str = option("auto", "auto (CUDA, then MPS, then CPU), cpu, cuda, cuda:N or mps",
                          pattern=DEVICE_PATTERN.pattern)
@@ -149,12 +153,18 @@ class PreparedStyles:
 
     @torch.no_grad()
     def grams(self, index: int, long_side: int) -> dict[str, Tensor]:
-        """Gram matrices of style ``index`` sized for an output whose long side is ``long_side``."""
+        """Gram matrices of style ``index`` sized for an output whose long side is ``long_side``
+        (in tiles, when the style at that size is too large for one pass)."""
         key = (index, long_side)
         if key not in self._grams:
             style = self.images[index]
-            features = self.extractor(resize(style, _style_size(style, long_side, self.config.style_scale, self.min_side)))
-            self._grams[key] = {name: gram_matrix(features[name]) for name in self.layer_weights}
+            scaled = resize(style, _style_size(style, long_side, self.config.style_scale, self.min_side))
+            grid = tile_grid_for(tuple(scaled.shape[-2:]), self.layers, self.config, self.device)
+            if grid is not None:
+                self._grams[key] = tiled_grams(self.extractor, scaled, list(self.layer_weights), grid)
+            else:
+                features = self.extractor(scaled)
+                self._grams[key] = {name: gram_matrix(features[name]) for name in self.layer_weights}
             self.computed += 1
         return self._grams[key]
 
@@ -209,17 +219,48 @@ def _paper_weights(config: TransferConfig, *, content: bool = True, style: bool 
             "tv": Term(config.tv_weight, config.tv_schedule)}
 
 
+def _history_bytes(size: tuple[int, int], config: TransferConfig) -> int:
+    """L-BFGS keeps two image-sized vectors per history entry (s and y), in float32."""
+    return 2 * config.lbfgs_history * 3 * size[0] * size[1] * 4 if config.optimizer == "lbfgs" else 0
+
+
+def tile_grid_for(size: tuple[int, int], layers: Sequence[str], config: TransferConfig,
+                  device: torch.device) -> TileGrid | None:
+    """The tiles a scale of ``size`` is optimised in, or None to optimise it whole: when
+    ``config.tile`` is set, every scale longer than it; otherwise only a scale whose whole
+    run would not fit in memory (then in tiles of :data:`DEFAULT_TILE`)."""
+    stride = max(layer_stride(name) for name in layers)
+    if config.tile is not None:
+        tile = config.tile
+        if max(size) <= tile:
+            return None
+    else:
+        if fits(size, layers, device, extra_bytes=_history_bytes(size, config)):
+            return None
+        tile = DEFAULT_TILE
+    return TileGrid(*size, core=tile, margin=TILE_MARGIN, stride=stride)
+
+
 def check_output_size(size: tuple[int, int], layers: Sequence[str], config: TransferConfig,
                       device: torch.device) -> None:
-    """Refuse an output the deepest layer cannot see, or whose run cannot fit in memory."""
+    """Refuse an output the deepest layer cannot see, or whose run cannot fit in memory even
+    in tiles (saying what would)."""
     deepest = max(layers, key=VGG19_LAYERS.index)
     min_side = layer_stride(deepest)
     if min(size) < min_side:
         h, w = size
         raise InputError(f"output {w}x{h} is too small for layer {deepest}: it needs at least {min_side} px on each side")
-    # L-BFGS keeps two image-sized vectors per history entry (s and y), in float32.
-    history = 2 * config.lbfgs_history * 3 * size[0] * size[1] * 4 if config.optimizer == "lbfgs" else 0
-    check_fits(size, layers, device, extra_bytes=history)
+    grid = tile_grid_for(size, layers, config, device)
+    if grid is None:
+        check_fits(size, layers, device, extra_bytes=_history_bytes(size, config))
+        return
+    padded = (min(size[0], grid.core + 2 * grid.margin), min(size[1], grid.core + 2 * grid.margin))
+    picture = PICTURE_COPIES * 3 * size[0] * size[1] * 4  # the picture, the content, their resized copies
+    if not fits(padded, layers, device, extra_bytes=_history_bytes(padded, config) + picture):
+        h, w = size
+        raise InputError(f"output size {w}x{h} does not fit in memory even in tiles of {grid.core} px (the picture "
+                         f"alone needs {picture / 2**30:.1f} GiB); use a smaller --size"
+                         + (" or a smaller --tile" if grid.core > 256 else ""))
 
 
 def check_transfer(
@@ -248,7 +289,13 @@ def check_transfer(
                 _check_mask_shape(mask_size, content_size, index)
     output_size = fit_long_side(*content_size, config.size)
     layers = tuple(dict.fromkeys(config.content_layers + config.style_layers))
-    check_output_size(output_size, layers, config, resolve_device(config.device))
+    device = resolve_device(config.device)
+    if config.tile is not None and config.tile >= max(output_size):
+        raise InputError(f"tile {config.tile} px is not smaller than the output ({max(output_size)} px), so nothing "
+                         "would be tiled; give a smaller tile or none")
+    check_output_size(output_size, layers, config, device)
+    if mask_sizes is not None and any(m is not None for m in mask_sizes) and tile_grid_for(output_size, layers, config, device):
+        raise InputError("masks are not tiled yet, and this output is: give a smaller --size (or a larger --tile)")
     return output_size
 
 
@@ -274,25 +321,39 @@ def _run(job: _Job, config: TransferConfig, callback: ProgressCallback | None) -
         return content_target, style_targets
 
     weights = {**job.weights, **{name: term for name, (_, term) in job.extra.items()}}
+    schedule = MultiScaleSchedule.pyramid(
+        *job.output_size, scales=config.scales, steps=config.steps, factor=config.scale_factor, step_growth=config.step_growth
+    )
+    grids = {size: tile_grid_for(size, layers, config, device) for size in schedule.sizes}
+    if job.extra and any(grids.values()):
+        raise InputError(f"the {', '.join(job.extra)} term is not tiled: give a size that fits in memory")
     final: Targets | None = None  # the output size's targets, when the balance needed them first
     if config.balance == "energy" and content is not None and styles is not None and weights["content"].weight > 0:
-        final = targets_at(job.output_size)
-        content_target, style_targets = final
+        # The balance needs one forward pass (no gradients) at the output size; an output too
+        # large even for that takes it at a smaller size (a ratio of energies, nearly the same).
+        balance_size = job.output_size
+        if not fits(balance_size, layers, device):
+            balance_size = fit_long_side(*job.output_size, DEFAULT_TILE)
+        balance_targets = targets_at(balance_size)
+        if balance_size == job.output_size:
+            final = balance_targets
+        content_target, style_targets = balance_targets
         content_feats = {n: getattr(content_target, f"target_{n}") for n in job.content_layers}
         ratio = sum(strength * energy_ratio(content_feats, {n: getattr(t, f"gram_{n}") for n in t.layer_weights},
                                             styles.layer_weights) for t, strength in style_targets)
         ratio /= sum(strength for _, strength in style_targets)
         weights["style"] = replace(weights["style"], weight=weights["style"].weight * min(max(ratio, 1e-3), 1e3))
 
-    def make_objective(size: tuple[int, int]) -> Objective:
+    def make_objective(size: tuple[int, int]) -> Objective | TiledProblem:
+        if grids[size] is not None:
+            style_targets = [] if styles is None else styles.targets(size, job.style_strengths, job.masks, job.blend)
+            return TiledProblem(extractor, grids[size], weights, content=None if content is None else resize(content, size),
+                                content_layers={name: 1.0 for name in job.content_layers}, styles=style_targets)
         content_target, style_targets = final if final is not None and size == job.output_size else targets_at(size)
         losses = {**paper_losses(content_target, style_targets), **{name: fn for name, (fn, _) in job.extra.items()}}
         return Objective(extractor, losses, weights)
 
     finish = _finisher(job.finish_with, device)
-    schedule = MultiScaleSchedule.pyramid(
-        *job.output_size, scales=config.scales, steps=config.steps, factor=config.scale_factor, step_growth=config.step_growth
-    )
     with torch.enable_grad():
         result = run_pyramid(
             schedule, make_objective, job.init.to(device), optimizer=config.optimizer,

@@ -85,12 +85,15 @@ def add_dataclass_options(parser: argparse.ArgumentParser, config_class: type, t
         kwargs: dict = {"dest": f.name, "default": f.default, "help": shown}
         if "choices" in f.metadata:
             kwargs["choices"] = f.metadata["choices"]
+            if isinstance(f.default, int):
+                kwargs["type"] = int
         elif isinstance(f.default, tuple):
             kwargs.update(nargs="+", metavar="LAYER", default=f.default)
         elif isinstance(f.default, bool):
             kwargs["action"] = argparse.BooleanOptionalAction  # --hue-jitter / --no-hue-jitter
         else:
-            kwargs["type"] = int if f.default is None else type(f.default)
+            kwargs["type"] = (float if "min" in f.metadata and isinstance(f.metadata["min"], float) else int) \
+                if f.default is None else type(f.default)
             if f.name.endswith("size"):
                 kwargs["metavar"] = "PX"
         group.add_argument("--" + f.name.replace("_", "-"), **kwargs)
@@ -238,7 +241,8 @@ def cmd_fast(args: argparse.Namespace) -> Path | None:
         for at in range(0, len(indices), args.batch):
             chunk = indices[at:at + args.batch]
             batch = torch.cat([resize(load_image(sources[i], "input image", long_side=max(shape)), shape) for i in chunk])
-            result = fast_stylize(network, batch, preserve_color=args.preserve_color, precision=args.precision)
+            result = fast_stylize(network, batch, preserve_color=args.preserve_color, precision=args.precision,
+                                  tiling=options.tiling(shape))
             for i, image in zip(chunk, result):
                 targets[i].parent.mkdir(parents=True, exist_ok=True)
                 save_image(image[None], targets[i], {"brushwork": __version__, "command": "fast",
@@ -253,7 +257,7 @@ def cmd_fast(args: argparse.Namespace) -> Path | None:
 
 
 def cmd_adain(args: argparse.Namespace) -> Path:
-    options_from(args, AdaINOptions)  # the ranges, before any work
+    options = options_from(args, AdaINOptions)  # the ranges, before any work
     check_weights("--weights", args.weights, len(args.styles))
     check_output_path(args.output)
     check_not_input(args.output, [args.content, *args.styles, *(args.masks or [])])
@@ -264,7 +268,8 @@ def cmd_adain(args: argparse.Namespace) -> Path:
     masks = load_style_masks(args.masks, len(args.styles), long_side=args.size)
     network = model.network.to(resolve_device(args.device))
     image = adain_stylize(network, content, styles, alpha=args.alpha, weights=args.weights, masks=masks,
-                          preserve_color=args.preserve_color, style_size=args.style_size, precision=args.precision)
+                          preserve_color=args.preserve_color, style_size=args.style_size, precision=args.precision,
+                          tiling=options.tiling(tuple(content.shape[-2:])))
     return save_image(image, args.output, {"brushwork": __version__, "command": "adain", "content": args.content,
                                            "styles": args.styles, "alpha": args.alpha, "weights": args.weights,
                                            "masks": args.masks, "preserve_color": args.preserve_color,

@@ -11,8 +11,11 @@ import contextlib
 import io
 import json
 import os
+import struct
 import tempfile
 import threading
+import zlib
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator, Sequence
 
@@ -23,11 +26,14 @@ from torch import Tensor
 import torch.nn.functional as F
 
 from brushwork.errors import ImageTooLarge, InputError
+from brushwork.options import check_fields, option
 
 MAX_PIXELS = 100_000_000
 """Largest image (in pixels) Brushwork will decode; guards against decompression bombs."""
 
-OUTPUT_FORMATS = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".webp": "WEBP"}
+OUTPUT_FORMATS = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".webp": "WEBP", ".tif": "TIFF", ".tiff": "TIFF"}
+DEEP_FORMATS = ("PNG", "TIFF")
+"""Formats that take 16 bits per channel (the optimiser's float result kept for print)."""
 SAMPLE_PREFIX = "sample:"
 IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff", ".gif"})
 """File name endings that folder-wide commands (training, batches) treat as images."""
@@ -175,6 +181,13 @@ def as_image(image: Any, role: str) -> Tensor:
     return image.float()
 
 
+def as_batch(images: Any, role: str) -> Tensor:
+    """Several images of one size as (B, 3, H, W), each checked as :func:`as_image` checks one."""
+    if isinstance(images, Tensor) and images.ndim == 4 and images.shape[0] > 1:
+        return torch.cat([as_image(image, f"{role} {i + 1}") for i, image in enumerate(images)])
+    return as_image(images, role)
+
+
 def as_image_list(images: Any, role: str) -> list[Tensor]:
     """A sequence of images; a single (1, 3, H, W) or (3, H, W) tensor counts as one image."""
     if isinstance(images, Tensor):
@@ -289,39 +302,111 @@ def atomic_write(path: str | Path) -> Iterator[io.BufferedWriter]:
         raise
 
 
-def save_image(image: Tensor | Image.Image, path: str | Path, metadata: dict | None = None) -> Path:
-    """Write PNG, JPEG or WebP (by extension) atomically, with ``metadata`` embedded as JSON.
+@dataclass(frozen=True)
+class OutputFormat:
+    """How an image is written, beyond its extension: for print, the resolution and depth."""
 
-    PNG gets a ``brushwork`` text chunk; JPEG and WebP carry the JSON in EXIF
-    ImageDescription. :func:`read_metadata` reads either back.
+    dpi: float | None = option(None, "pixels per inch written into the file (print size = pixels / dpi)",
+                               min=1.0, max=100_000.0)
+    depth: int = option(8, "bits per channel: 8, or 16 (PNG and TIFF) to keep the optimiser's precision",
+                        choices=(8, 16))
+
+    def __post_init__(self) -> None:
+        check_fields(self)
+
+
+def save_image(image: Tensor | Image.Image, path: str | Path, metadata: dict | None = None,
+               output: OutputFormat = OutputFormat()) -> Path:
+    """Write PNG, JPEG, WebP or TIFF (by extension) atomically, with ``metadata`` embedded as
+    JSON, and ``output``'s resolution and depth.
+
+    PNG gets a ``brushwork`` text chunk, TIFF an ImageDescription, JPEG and WebP EXIF
+    ImageDescription. :func:`read_metadata` reads any of them back.
     """
     path = check_output_path(path)
-    img = image if isinstance(image, Image.Image) else tensor_to_pil(image)
     fmt = OUTPUT_FORMATS[path.suffix.lower()]
-    kwargs: dict = {}
-    if metadata is not None:
-        text = json.dumps(metadata, sort_keys=True, default=str)
+    text = None if metadata is None else json.dumps(metadata, sort_keys=True, default=str)
+    if output.depth == 16:
+        if fmt not in DEEP_FORMATS or isinstance(image, Image.Image):
+            raise InputError(f"16-bit output needs a .png or .tif file and a float image, not {path.suffix}")
+        pixels = image[0] if image.ndim == 4 else image
+        deep = (pixels.detach().float().clamp(0, 1) * 65535).round().to(torch.int32).permute(1, 2, 0).cpu().numpy()
+        data = _deep_png(deep.astype(np.uint16), text, output.dpi) if fmt == "PNG" else None
+        with atomic_write(path) as handle:
+            if data is not None:
+                handle.write(data)
+            else:
+                _write_tiff(handle, deep.astype(np.uint16), text, output.dpi)
+        return path
+    img = image if isinstance(image, Image.Image) else tensor_to_pil(image)
+    kwargs: dict = {} if output.dpi is None or fmt == "WEBP" else {"dpi": (output.dpi, output.dpi)}
+    if text is not None:
         if fmt == "PNG":
             info = PngImagePlugin.PngInfo()
             info.add_text("brushwork", text)
             info.add_text("Software", "Brushwork")
             kwargs["pnginfo"] = info
+        elif fmt == "TIFF":
+            kwargs["description"] = text
+            kwargs["software"] = "Brushwork"
         else:
             exif = Image.Exif()
             exif[0x010E] = text  # ImageDescription
             exif[0x0131] = "Brushwork"  # Software
             kwargs["exif"] = exif
-    if fmt == "JPEG":
+    if fmt in ("JPEG", "WEBP"):
         kwargs["quality"] = 95
-    elif fmt == "WEBP":
-        kwargs["quality"] = 95
+    elif fmt == "TIFF":
+        kwargs["compression"] = "tiff_deflate"
     with atomic_write(path) as handle:
         img.save(handle, format=fmt, **kwargs)
     return path
 
 
+def _png_chunk(kind: bytes, data: bytes) -> bytes:
+    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+
+
+def _deep_png(pixels: np.ndarray, text: str | None, dpi: float | None) -> bytes:
+    """A 16-bit RGB PNG (OpenCV encodes it; Pillow cannot), with our text and pHYs chunks
+    put in after the header."""
+    import cv2
+
+    ok, encoded = cv2.imencode(".png", np.ascontiguousarray(pixels[..., ::-1]))
+    if not ok:
+        raise InputError("could not encode the 16-bit PNG")
+    data = encoded.tobytes()
+    header_end = 8 + 8 + 13 + 4  # signature, then IHDR (length, type, 13 bytes, CRC)
+    extra = b""
+    if text is not None:
+        extra += _png_chunk(b"tEXt", b"brushwork\0" + text.encode("latin-1", "replace"))
+        extra += _png_chunk(b"tEXt", b"Software\0Brushwork")
+    if dpi is not None:
+        per_metre = round(dpi / 0.0254)
+        extra += _png_chunk(b"pHYs", struct.pack(">IIB", per_metre, per_metre, 1))
+    return data[:header_end] + extra + data[header_end:]
+
+
+def _write_tiff(handle, pixels: np.ndarray, text: str | None, dpi: float | None) -> None:
+    import tifffile
+
+    buffer = io.BytesIO()  # tifffile wants a named file or a buffer; ours is an anonymous temporary
+    tifffile.imwrite(buffer, pixels, photometric="rgb", compression="zlib", description=text, metadata=None,
+                     software="Brushwork", **({"resolution": (dpi, dpi), "resolutionunit": "INCH"} if dpi else {}))
+    handle.write(buffer.getbuffer())
+
+
 def read_metadata(path: str | Path) -> dict:
     """The parameters :func:`save_image` embedded, or ``{}`` if there are none."""
+    if Path(path).suffix.lower() in (".tif", ".tiff"):
+        import tifffile
+
+        with tifffile.TiffFile(path) as tiff:
+            text = tiff.pages[0].description
+        try:
+            return json.loads(text) if text else {}
+        except ValueError:
+            return {}
     with Image.open(path) as img:
         text = img.info.get("brushwork") if hasattr(img, "info") else None
         if text is None and img.format == "GIF":

@@ -24,10 +24,12 @@ from torch import Tensor
 
 from brushwork.engine.devices import resolve_device, resolve_precision
 from brushwork.errors import InputError
-from brushwork.media.image_io import fit_long_side, image_size, load_image, load_mask, resize, save_image
+from brushwork.media.image_io import (OutputFormat, fit_long_side, image_size, load_image, load_mask, resize,
+                                      save_image)
 from brushwork.realtime.models import LoadedModel, load_model, model_metadata
 from brushwork.engine.optimize import Progress, ProgressCallback
 from brushwork.engine.transfer import PreparedStyles, TransferConfig, check_transfer, prepare_styles, stylize
+from brushwork.options import describe
 from brushwork.pipeline.settings import long_sides, run_metadata
 
 Method = Literal["optimize", "fast", "adain"]
@@ -51,6 +53,8 @@ class TransferRequest:
     init_image: Source | None = None
     output: Path | None = None
     """Where to save (atomically, with the metadata); None keeps the image in memory only."""
+    output_format: OutputFormat = field(default_factory=OutputFormat)
+    """Resolution and depth of the saved file (print output)."""
     metadata: dict[str, Any] = field(default_factory=dict)
     """Added to (and overriding) what the output records of its inputs: a job id, labels, the command line."""
 
@@ -183,7 +187,7 @@ class Runner:
                             device=str(device), precision_used=str(resolve_precision(config.precision, device)).replace("torch.", ""),
                             parameters=request.parameters(), **used)
         meta.update(request.metadata)
-        path = save_image(image, request.output, meta) if request.output is not None else None
+        path = save_image(image, request.output, meta, request.output_format) if request.output is not None else None
         return TransferResult(image, path, meta, seconds)
 
     def _optimize(self, request: TransferRequest, callback: ProgressCallback | None) -> tuple[Tensor, dict]:
@@ -208,6 +212,7 @@ class Runner:
 
     def _network(self, request: TransferRequest) -> tuple[Tensor, dict]:
         from brushwork.realtime.stylize import adain_style_statistics, adain_stylize, fast_stylize
+        from brushwork.realtime.tiling import Tiling, network_tiling
 
         config = request.config
         device = resolve_device(config.device)
@@ -215,8 +220,10 @@ class Runner:
         content = resize(content, fit_long_side(*content.shape[-2:], config.size))
         name = request.model or "adain"
         model = self.model(name, request.method, device)
+        tiling = network_tiling(config.tile, describe(Tiling)["overlap"]["default"], tuple(content.shape[-2:]))
         if request.method == "fast":
-            image = fast_stylize(model.network, content, preserve_color=config.preserve_color, precision=config.precision)
+            image = fast_stylize(model.network, content, preserve_color=config.preserve_color, precision=config.precision,
+                                 tiling=tiling)
         else:
             masks = None if request.masks is None else [
                 None if m is None else (m if isinstance(m, Tensor) else load_mask(m, f"mask {i}", long_side=config.size))
@@ -231,7 +238,7 @@ class Runner:
                     self._adain_stats = {key: (styles, stats)}
             image = adain_stylize(model.network, content, styles, weights=request.style_weights, masks=masks,
                                   preserve_color=config.preserve_color, style_size=config.size,
-                                  precision=config.precision, style_stats=stats)
+                                  precision=config.precision, style_stats=stats, tiling=tiling)
         return image, {"model": model.metadata.get("name", str(model.path))}
 
 

@@ -98,9 +98,12 @@ def channel_stats(features: Tensor, mask: Tensor | None = None) -> tuple[Tensor,
     return mean, (var + _EPS).sqrt()
 
 
-def adain(content: Tensor, style_mean: Tensor, style_std: Tensor) -> Tensor:
-    """Adaptive instance normalisation: content features with the style's per-channel statistics."""
-    mean, std = channel_stats(content)
+def adain(content: Tensor, style_mean: Tensor, style_std: Tensor,
+          content_stats: tuple[Tensor, Tensor] | None = None) -> Tensor:
+    """Adaptive instance normalisation: content features with the style's per-channel
+    statistics. ``content_stats`` stand in for the content's own (a tile of a large picture
+    is normalised by the whole picture's)."""
+    mean, std = content_stats if content_stats is not None else channel_stats(content)
     return (content - mean) / std * style_std + style_mean
 
 
@@ -163,6 +166,7 @@ class AdaINNet(nn.Module):
         masks: Sequence[Tensor | None] | None = None,
         compute_dtype: torch.dtype | None = None,
         style_stats: Sequence[tuple[Tensor, Tensor]] | None = None,
+        content_stats: tuple[Tensor, Tensor] | None = None,
     ) -> Tensor:
         """Stylize ``content`` with one or more ``styles``.
 
@@ -171,15 +175,18 @@ class AdaINNet(nn.Module):
         gets its own style's statistics (Huang & Belongie, section 7). ``compute_dtype``
         overrides the encoder's precision for this call only. ``style_stats`` (each style's
         relu4_1 mean and std, from :meth:`style_statistics`) stand in for ``styles``, so that
-        a video or a batch encodes its paintings once.
+        a video or a batch encodes its paintings once; ``content_stats`` likewise stand in
+        for the content's own (tiles of one picture, see :mod:`brushwork.realtime.tiling`).
         """
         feats = self.encode(content, compute_dtype)[ADAIN_LAYER]
         stats = list(style_stats) if style_stats is not None else self.style_statistics(styles, compute_dtype)
         weights = list(weights) if weights is not None else [1.0] * len(stats)
         total = sum(weights)
         if masks is None or all(m is None for m in masks):
-            mixed = sum(w / total * adain(feats, m, s) for w, (m, s) in zip(weights, stats))
+            mixed = sum(w / total * adain(feats, m, s, content_stats) for w, (m, s) in zip(weights, stats))
         else:  # each region is normalised by its own statistics, then given its style's
+            if content_stats is not None:
+                raise ValueError("masks take each region's own statistics; content_stats cannot stand in")
             mixed = torch.zeros_like(feats)
             coverage = torch.zeros_like(feats[:, :1])
             for (mean, std), mask in zip(stats, masks):

@@ -18,9 +18,11 @@ import brushwork.engine.color as color
 from brushwork.engine.color import COLOR_MODES
 from brushwork.engine.devices import PRECISIONS, autocast, resolve_device, resolve_precision
 from brushwork.errors import InputError
-from brushwork.media.image_io import as_image, as_image_list, fit_long_side, resize
-from brushwork.realtime.networks import AdaINNet, TransformerNet
-from brushwork.options import check_fields, option
+from brushwork.media.image_io import as_batch, as_image_list, fit_long_side, resize
+from brushwork.realtime.networks import ADAIN_LAYER, AdaINNet, TransformerNet, channel_stats
+from brushwork.realtime.tiling import (AUTO_TILE_ABOVE, Tiling, needs_tiles, network_tiling, run_tiled, thumbnail_of,
+                                       thumbnail_statistics)
+from brushwork.options import check_fields, describe, option
 
 
 @dataclass(frozen=True)
@@ -30,9 +32,18 @@ class NetworkOptions:
     preserve_color: str = option("none", "keep the content's colours", choices=COLOR_MODES)
     device: str = option("auto", "auto, cpu, cuda, cuda:N or mps")
     precision: str = option("auto", "auto (bfloat16 where native), float32, bfloat16", choices=PRECISIONS)
+    tile: int | None = option(None, f"run in tiles of PX normalised by a thumbnail's statistics (default: only "
+                              f"pictures over {AUTO_TILE_ABOVE} px, in tiles of {describe(Tiling)['tile']['default']})",
+                              min=64, max=16384, whole=True)
+    overlap: int = option(describe(Tiling)["overlap"]["default"], "pixels shared by neighbouring tiles",
+                          min=0, max=4096, whole=True)
 
     def __post_init__(self) -> None:
         check_fields(self)
+
+    def tiling(self, size: tuple[int, int]) -> Tiling | None:
+        """How a picture of ``size`` is cut (see :func:`~brushwork.realtime.tiling.network_tiling`)."""
+        return network_tiling(self.tile, self.overlap, size)
 
 
 @dataclass(frozen=True)
@@ -91,20 +102,29 @@ def placed(net: nn.Module, device: str | None) -> tuple[nn.Module, torch.device]
 @torch.no_grad()
 def fast_stylize(
     net: TransformerNet, images: Tensor, *, preserve_color: str = "none", device: str | None = None,
-    precision: str = "auto",
+    precision: str = "auto", tiling: Tiling | None = None,
 ) -> Tensor:
     """(B, 3, H, W) in [0, 1] -> the same shape, in the network's style, on the images' device.
 
-    Runs where the network is (``device`` None) or on a copy on ``device``."""
-    if isinstance(images, Tensor) and images.ndim == 4 and images.shape[0] > 1:
-        images = torch.cat([as_image(image, f"image {i + 1}") for i, image in enumerate(images)])
-    else:
-        images = as_image(images, "image")
+    Runs where the network is (``device`` None) or on a copy on ``device``. Pictures whose
+    long side is over ``tiling.tile`` run in tiles normalised by a thumbnail's statistics
+    (:mod:`brushwork.realtime.tiling`)."""
+    images = as_batch(images, "image")
     net, dev = placed(net, device)
-    x = images.to(dev)
-    with autocast(dev, precision):
-        out = net(x).float()
-    return _keep_colors(out, x, preserve_color).clamp(0, 1).to(images.device)
+
+    def run(x: Tensor) -> Tensor:
+        with autocast(dev, precision):
+            return net(x.to(dev)).float()
+
+    if needs_tiles(*images.shape[-2:], tiling):
+        outs = []
+        for image in images.split(1):
+            with thumbnail_statistics(net, image, tiling, run):
+                outs.append(run_tiled(run, image, tiling))
+        out = torch.cat(outs).to(dev)
+    else:
+        out = run(images)
+    return _keep_colors(out, images.to(dev), preserve_color).clamp(0, 1).to(images.device)
 
 
 @torch.no_grad()
@@ -121,14 +141,20 @@ def adain_stylize(
     device: str | None = None,
     precision: str = "auto",
     style_stats: Sequence[tuple[Tensor, Tensor]] | None = None,
+    tiling: Tiling | None = None,
 ) -> Tensor:
-    """Content (1, 3, H, W) in the manner of ``styles``; see :meth:`AdaINNet.forward`.
+    """Content (1, 3, H, W), or a batch (B, 3, H, W) of one size, in the manner of ``styles``;
+    see :meth:`AdaINNet.forward`.
 
     ``style_stats`` from :func:`adain_style_statistics` (with the same ``style_size`` and
-    precision) spare encoding the paintings again for every frame or photo."""
+    precision) spare encoding the paintings again for every frame or photo. A content whose
+    long side is over ``tiling.tile`` runs in tiles, each normalised by the statistics of a
+    thumbnail of the whole content (:mod:`brushwork.realtime.tiling`)."""
     if not 0.0 <= alpha <= 1.0:
         raise InputError(f"alpha must be between 0 and 1, got {alpha}")
-    content = as_image(content, "content image")
+    content = as_batch(content, "content image")
+    if preserve_color == "histogram" and content.shape[0] > 1:
+        raise InputError("preserve_color 'histogram' recolours the paintings for one photo; stylize one at a time")
     styles = as_image_list(styles, "style image")
     if not styles:
         raise InputError("at least one style image is needed")
@@ -147,10 +173,28 @@ def adain_stylize(
         styles = [color.match_color(s, content) for s in styles]
     if style_size and style_stats is None:
         styles = [resize(s, fit_long_side(*s.shape[-2:], style_size)) for s in styles]
-    with autocast(dev, precision):
-        out = net(content.to(dev), [s.to(dev) for s in styles], alpha=alpha, weights=weights,
-                  masks=None if masks is None else [None if m is None else m.to(dev) for m in masks],
-                  compute_dtype=dtype, style_stats=style_stats).float()
+    styles = [s.to(dev) for s in styles]
+    masks = None if masks is None else [None if m is None else m.to(dev) for m in masks]
+
+    def run(x: Tensor, content_stats: tuple[Tensor, Tensor] | None = None) -> Tensor:
+        with autocast(dev, precision):
+            return net(x.to(dev), styles, alpha=alpha, weights=weights, masks=masks, compute_dtype=dtype,
+                       style_stats=style_stats, content_stats=content_stats).float()
+
+    if needs_tiles(*content.shape[-2:], tiling):
+        if masks is not None:
+            raise InputError("masks and tiles do not mix yet: give a smaller --size, or no masks")
+        if style_stats is None:
+            style_stats = adain_style_statistics(net, styles, style_size=None, precision=precision)
+        outs = []
+        for image in content.split(1):
+            with autocast(dev, precision):
+                thumbnail = net.encode(thumbnail_of(image, tiling).to(dev), dtype)[ADAIN_LAYER]
+            stats = channel_stats(thumbnail.float())
+            outs.append(run_tiled(lambda tile: run(tile, stats), image, tiling))
+        out = torch.cat(outs).to(dev)
+    else:
+        out = run(content)
     if preserve_color == "luminance":
         out = color.combine_luminance(out, content.to(dev))
     return out.clamp(0, 1).to(content.device)

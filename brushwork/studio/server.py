@@ -55,6 +55,8 @@ def _option_type(name: str, info: dict) -> Any:
         # names are checked by the config itself, whose message names the unknown layer
         return Annotated[list[Annotated[str, Field(max_length=20)]], Field(min_length=1, max_length=len(VGG19_LAYERS))]
     bounds = {"ge": info["min"], "le": info["max"]} if "min" in info else {}
+    if info.get("whole"):
+        return Annotated[int, Strict(), Field(**bounds)]
     if default is None:  # per-layer weights
         return Annotated[list[Annotated[float, Strict(), Field(**bounds)]], Field(max_length=len(VGG19_LAYERS))]
     if "pattern" in info:
