@@ -167,7 +167,34 @@ def main() -> None:
             auto = next(f["temporal"] for c, m, f in rows if m == method and c.startswith("Big"))
             speed.append((method, auto["frames"] / auto["seconds"], auto["frames"] / seconds))
         optimizer_table(args, bunny, style, tmp, steps_rows)
-    write_page(args, rows, speed, steps_rows)
+    write_page(args, rows, speed, steps_rows, batching())
+
+
+def batching() -> list[tuple[int, float, float]]:
+    """The networks alone at 640x360: frames per second in passes of 1, 2, 4 and 8 frames
+    (what `--batch` trades), bfloat16 where native."""
+    from brushwork.realtime.models import load_model
+    from brushwork.realtime.stylize import adain_style_statistics, adain_stylize, fast_stylize
+
+    frames = torch.rand(8, 3, 360, 640, generator=torch.Generator().manual_seed(0))
+    fast = load_model("starry_night", expect="fast").network
+    adain = load_model("adain", expect="adain").network
+    painting = torch.rand(1, 3, 512, 512, generator=torch.Generator().manual_seed(1))
+    stats = adain_style_statistics(adain, [painting], style_size=None)
+    runs = {"fast": lambda x: fast_stylize(fast, x),
+            "adain": lambda x: adain_stylize(adain, x, [painting], style_stats=stats, style_size=None)}
+    rows = []
+    for batch in (1, 2, 4, 8):
+        rates = []
+        for run in runs.values():
+            run(frames[:batch])  # warm-up
+            start = time.perf_counter()
+            for at in range(0, 16, batch):
+                run(frames[at % 8:at % 8 + batch])
+            rates.append(16 / (time.perf_counter() - start))
+        rows.append((batch, *rates))
+        print("batch", rows[-1], flush=True)
+    return rows
 
 
 def measured(clip: Path, out: Path, style: Path, seconds: float) -> dict:
@@ -199,7 +226,7 @@ def optimizer_table(args, clip: Path, style: Path, tmp: Path, rows: list) -> Non
         print("optimizer", steps, rows[-1], flush=True)
 
 
-def write_page(args, rows, speed, steps_rows) -> None:
+def write_page(args, rows, speed, steps_rows, batches) -> None:
     lines = ["# Video", "",
              f"Measured by `benchmarks/video.py` on {machine()} (bfloat16 {'native' if bf16_native() else 'not native'}: "
              f"`--precision auto` runs the networks in {'bfloat16' if bf16_native() else 'float32'}), one invocation "
@@ -231,6 +258,10 @@ def write_page(args, rows, speed, steps_rows) -> None:
               "| run | seconds per frame | E_warp | style distance | content distance |", "|---|---:|---:|---:|---:|"]
     lines += [f"| {name} | {per:.1f} | {f['e_warp']:.5f} | {f['style']:.4f} | {f['content']:.3f} |"
               for name, per, f in steps_rows]
+    lines += ["", "The networks alone (no decoding, flow or filter) at 640x360, frames per second, by frames per pass "
+              "(`--batch`): on this CPU larger batches run slower, so `--batch` defaults to 1 here (8 on a GPU):", "",
+              "| frames per pass | fast | adain |", "|---:|---:|---:|"]
+    lines += [f"| {batch} | {fast:.2f} | {adain:.2f} |" for batch, fast, adain in batches]
     lines += ["", "Per frame (left) against temporal (right), every second frame of the first 30, with the starry_night network:", "",
               "![per frame against temporal](gallery/video_side_by_side.gif)", ""]
     (ROOT / "docs" / "video.md").write_text("\n".join(lines))
