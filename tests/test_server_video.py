@@ -108,7 +108,7 @@ def test_a_server_stop_mid_clip_resumes_from_the_finished_frames(tmp_path, monke
         video = upload_clip(client, clip).json()
         job = client.post("/api/jobs", json={**FAST, "video": video["id"]}).json()
         events(client, job["id"], stop_after=lambda seen: any(e["data"].get("frame", 0) >= 6 for e in seen))
-    done_before = len(list((data / "work" / job["id"]).glob("*.png")))
+    done_before = len(list((data / "work" / job["id"]).glob("*.npy")))
     assert 6 <= done_before < 24
     calls.clear()
     with studio(data) as client:

@@ -89,7 +89,7 @@ def test_an_interrupted_run_resumes_without_redoing_a_frame(tmp_path, capsys, mo
     code, _, err = run(capsys, "video", clip, "-o", tmp_path / "out.mp4", *FAST)
     assert code == 130 and not (tmp_path / "out.mp4").exists()
     work = list(tmp_path.glob(".out.mp4.*.frames"))
-    assert len(work) == 1 and len(list(work[0].glob("*.png"))) == 4
+    assert len(work) == 1 and len(list(work[0].glob("*.npy"))) == 4
     calls.clear()
     assert run(capsys, "video", clip, "-o", tmp_path / "out.mp4", *FAST)[0] == 0
     assert len(calls) == 6 and probe(tmp_path / "out.mp4").frames == 10  # only the six frames left
