@@ -148,7 +148,8 @@ def main() -> None:
         rows = speed(args, tmp)
         figures = {} if args.skip_tiles else tiles(args, tmp)
     lines = ["# High resolution", "",
-             f"Measured by `benchmarks/highres.py` on {machine()}, one invocation (compare only figures from one run), "
+             f"Measured by `benchmarks/highres.py {' '.join(a for a in sys.argv[1:] if not a.startswith('/'))}` on "
+             f"{machine()}, one invocation (compare only figures from one run), "
              f"`{CONTENT}` with `{STYLE}`. Each run is the real command in its own process; peak memory is that "
              "process's peak resident set (`os.wait4`). The optimiser tiles a scale only when it would not fit in "
              "memory whole (here above about 2100 px), in tiles of 768 px; the networks tile above 2048 px, in tiles "

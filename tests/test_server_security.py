@@ -47,12 +47,19 @@ def post_job(client, **options):
     ({"lbfgs_history": 10**9}, "lbfgs_history"),
     ({"size": 2048, "lbfgs_history": 500, "tile": 2000}, "does not fit in memory"),
     ({"style_layer_weights": [1, 1]}, "2 style layer weights given for 5 style layers"),
+    ({"tile": [128]}, "tile"),
+    ({"tile": 64}, "tile"),
+    ({"size": 256, "tile": 256}, "tile 256 px is not smaller than the output"),
 ])
 def test_options_the_engine_would_refuse_are_refused_at_submission(client, options, message):
     response = post_job(client, **options)
     assert response.status_code == 422, response.text
     assert message in response.json()["detail"]
     assert client.get("/api/jobs").json() == []
+
+
+def test_a_tile_is_one_whole_number(client):
+    assert post_job(client, size=256, tile=128).status_code == 201
 
 
 def test_every_page_forbids_inline_script(client):

@@ -83,7 +83,8 @@ function buildForm(config) {
     const input = optionInput(name, info);
     input.id = `opt-${name}`;
     input.dataset.option = name;
-    input.dataset.kind = Array.isArray(info.default) ? "list" : info.default === null ? "floats" : typeof info.default;
+    input.dataset.kind = Array.isArray(info.default) ? "list"
+      : info.default === null ? (info.whole ? "whole" : "floats") : typeof info.default;  // whole: e.g. tile, empty = none
     more.append(el("label", { title: info.help }, name.replaceAll("_", " "), input, helpText(info.help)));
   }
   $("quality").onchange = () => applyPreset($("quality").value);
@@ -209,6 +210,7 @@ function readOptions() {  // what differs from the chosen preset's values is sen
     if (raw === shown) continue;
     if (input.dataset.kind === "list") options[name] = raw.split(/[\s,]+/).filter(Boolean);
     else if (input.dataset.kind === "floats") options[name] = raw ? raw.split(/[\s,]+/).map(Number) : null;
+    else if (input.dataset.kind === "whole") { if (raw) options[name] = Number(raw); }
     else if (input.dataset.kind === "number") options[name] = Number(raw);
     else options[name] = raw;
   }
