@@ -259,7 +259,7 @@ def write_page(args, rows, speed, steps_rows, batches) -> None:
     lines += [f"| {name} | {per:.1f} | {f['e_warp']:.5f} | {f['style']:.4f} | {f['content']:.3f} |"
               for name, per, f in steps_rows]
     lines += ["", "The networks alone (no decoding, flow or filter) at 640x360, frames per second, by frames per pass "
-              "(`--batch`): on this CPU larger batches run slower, so `--batch` defaults to 1 here (8 on a GPU):", "",
+              "(`--batch`): on this CPU batches are no faster, and from 4 frames slower, so `--batch` defaults to 1 here (8 on a GPU):", "",
               "| frames per pass | fast | adain |", "|---:|---:|---:|"]
     lines += [f"| {batch} | {fast:.2f} | {adain:.2f} |" for batch, fast, adain in batches]
     lines += ["", "Per frame (left) against temporal (right), every second frame of the first 30, with the starry_night network:", "",
