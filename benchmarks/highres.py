@@ -6,8 +6,8 @@
 
 Part 1 (speed): each run is the real command in its own process (``os.wait4`` gives that
 process's peak resident memory): the per-style network and AdaIN at every network size
-(tiled above 2048 px), the optimiser at ``--quality draft`` and at its defaults (tiled
-where a scale would not fit in memory).
+(tiled above 2048 px), the optimiser at ``--quality draft`` and at its defaults (whole:
+its tiles are experimental and only asked for in part 2).
 
 Part 2 (tiles): one pair optimised at ``--tiles-size`` with ``--tile``, the way Brushwork
 tiles (every tile against the whole picture's targets) and the way the peers tile (each
@@ -125,7 +125,8 @@ def crops(ours: torch.Tensor, peers: torch.Tensor, grid, path: Path) -> None:
     """100% crops around the first interior tile corner: ours above, the peers' way below."""
     from brushwork.media.image_io import save_image
 
-    top, left = next((b[0], b[2]) for b in grid.cores() if b[0] > 0 and b[2] > 0)
+    corners = [(b[0], b[2]) for b in grid.cores() if b[0] > 0 or b[2] > 0]  # a corner, else a border
+    top, left = max(corners, key=lambda c: min(c))
     box = (slice(max(0, top - 128), top + 128), slice(max(0, left - 128), left + 128))
     ours_crop, peers_crop = (x[..., box[0], box[1]] for x in (ours, peers))
     gap = torch.ones(1, 3, ours_crop.shape[-2], 8)
@@ -151,8 +152,8 @@ def main() -> None:
              f"Measured by `benchmarks/highres.py {' '.join(a for a in sys.argv[1:] if not a.startswith('/'))}` on "
              f"{machine()}, one invocation (compare only figures from one run), "
              f"`{CONTENT}` with `{STYLE}`. Each run is the real command in its own process; peak memory is that "
-             "process's peak resident set (`os.wait4`). The optimiser tiles a scale only when it would not fit in "
-             "memory whole (here above about 2100 px), in tiles of 768 px; the networks tile above 2048 px, in tiles "
+             "process's peak resident set (`os.wait4`). The optimiser tiles a scale "
+             "only when asked (`--tile`, experimental); the networks tile above 2048 px, in tiles "
              "of 1024 px with their normalisation statistics from a 1024 px thumbnail.", "",
              "| command | long side | seconds | peak memory (MiB) |", "|---|---:|---:|---:|"]
     lines += [f"| {name} | {size} | {r['wall_s']:.1f} | {r['peak_mib']:.0f} |" for name, size, r in rows]

@@ -101,14 +101,17 @@ def test_no_seam_on_a_flat_style(large):
     assert border < 1.1 * float(dx.mean()) + 0.005
 
 
-def test_the_memory_check_plans_tiles_instead_of_refusing(monkeypatch):
+def test_the_memory_check_plans_tiles_when_asked_and_points_to_them_otherwise(monkeypatch):
     config = TransferConfig(size=3000, device="cpu")
     monkeypatch.setattr(devices, "available_memory", lambda device: 8 * 2**30)
-    assert check_transfer(config, (2000, 3000), styles=1) == (2000, 3000)  # refused before tiling
-    assert tile_grid_for((2000, 3000), LAYERS + ("relu4_2",), config, torch.device("cpu")) is not None
+    with pytest.raises(InputError, match="or --tile 768 to optimise it in tiles"):
+        check_transfer(config, (2000, 3000), styles=1)  # whole, it would not fit
+    tiled = replace(config, tile=768)
+    assert check_transfer(tiled, (2000, 3000), styles=1) == (2000, 3000)  # in tiles it does
+    assert tile_grid_for((2000, 3000), LAYERS + ("relu4_2",), tiled, torch.device("cpu")) is not None
     monkeypatch.setattr(devices, "available_memory", lambda device: int(1.2 * 2**30))
     with pytest.raises(InputError, match="even in tiles"):
-        check_transfer(config, (2000, 3000), styles=1)
+        check_transfer(tiled, (2000, 3000), styles=1)
 
 
 def test_a_tile_as_large_as_the_output_is_refused():

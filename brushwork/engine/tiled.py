@@ -33,7 +33,8 @@ Box = tuple[int, int, int, int]
 """(top, bottom, left, right) in pixels."""
 
 DEFAULT_TILE = 768
-"""Core side of the tiles when a scale is tiled because it would not fit in memory."""
+"""The tile a refusal suggests for a scale that would not fit in memory (its tile and
+margins need about 5 GiB)."""
 TILE_MARGIN = 96
 """Context around each core, a multiple of the deepest stride (16): most of VGG-19's effective
 reach at relu4/relu5 (measured by the tiled-against-whole test)."""
