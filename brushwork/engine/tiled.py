@@ -4,7 +4,9 @@ Peers that tile (neural-style's tiling scripts, Neural-Tile) give every tile its
 targets, so tiles drift apart in style and the seams show. Here every tile is optimised
 against the *whole picture's* losses. A Gram matrix is a sum over positions, so the
 picture's Gram is the sum of its tiles' parts: while one tile moves, the other tiles' parts
-are held fixed (kept from their last visit) and only the moving tile's part is recomputed.
+are held fixed (a running sum, corrected after each visit) and only the moving tile's part
+is recomputed. Status: experimental, used only when asked (``--tile``): on real pictures
+the tiles visited later in a sweep still come out softer (see ``tile_grid_for``).
 The content and total-variation losses are sums over positions too: each tile adds its
 share, divided by the whole picture's norm and count.
 
