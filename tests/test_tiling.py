@@ -67,7 +67,7 @@ def test_tiled_and_whole_optimisation_give_nearly_the_same_picture():
     the style and to the content (what the objective asks for) agree within 10%."""
     content, style = picture("sample:chelsea", 256), picture("sample:strokes", 256)
     config = TransferConfig(size=256, steps=24, scales=2, device="cpu", precision="float32")
-    assert tile_grid_for((170, 256), LAYERS, replace(config, tile=128), torch.device("cpu")) is not None
+    assert tile_grid_for((170, 256), LAYERS, replace(config, tile=128)) is not None
     whole = stylize(content, [style], config=config)
     tiled = stylize(content, [style], config=replace(config, tile=128))
     assert float((whole - tiled).abs().mean()) < 0.07
@@ -93,7 +93,7 @@ def test_no_seam_on_a_flat_style(large):
     flat = torch.ones(1, 3, 96, 96) * torch.tensor([0.8, 0.5, 0.2]).view(1, 3, 1, 1)
     config = TransferConfig(size=192, steps=20, scales=1, device="cpu", precision="float32", tile=128)
     out = stylize(large, [flat], config=config)
-    grid = tile_grid_for(tuple(out.shape[-2:]), LAYERS, config, torch.device("cpu"))
+    grid = tile_grid_for(tuple(out.shape[-2:]), LAYERS, config)
     columns = sorted({box[2] for box in grid.cores()} - {0})
     assert columns, "the picture was not tiled"
     dx = (out[..., 1:] - out[..., :-1]).abs().mean(dim=(0, 1, 2))
@@ -108,7 +108,7 @@ def test_the_memory_check_plans_tiles_when_asked_and_points_to_them_otherwise(mo
         check_transfer(config, (2000, 3000), styles=1)  # whole, it would not fit
     tiled = replace(config, tile=768)
     assert check_transfer(tiled, (2000, 3000), styles=1) == (2000, 3000)  # in tiles it does
-    assert tile_grid_for((2000, 3000), LAYERS + ("relu4_2",), tiled, torch.device("cpu")) is not None
+    assert tile_grid_for((2000, 3000), LAYERS + ("relu4_2",), tiled) is not None
     monkeypatch.setattr(devices, "available_memory", lambda device: int(1.2 * 2**30))
     with pytest.raises(InputError, match="even in tiles"):
         check_transfer(tiled, (2000, 3000), styles=1)

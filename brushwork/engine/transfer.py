@@ -159,7 +159,7 @@ class PreparedStyles:
         if key not in self._grams:
             style = self.images[index]
             scaled = resize(style, _style_size(style, long_side, self.config.style_scale, self.min_side))
-            grid = tile_grid_for(tuple(scaled.shape[-2:]), self.layers, self.config, self.device)
+            grid = tile_grid_for(tuple(scaled.shape[-2:]), self.layers, self.config)
             if grid is not None:
                 self._grams[key] = tiled_grams(self.extractor, scaled, list(self.layer_weights), grid)
             else:
@@ -224,8 +224,7 @@ def _history_bytes(size: tuple[int, int], config: TransferConfig) -> int:
     return 2 * config.lbfgs_history * 3 * size[0] * size[1] * 4 if config.optimizer == "lbfgs" else 0
 
 
-def tile_grid_for(size: tuple[int, int], layers: Sequence[str], config: TransferConfig,
-                  device: torch.device) -> TileGrid | None:
+def tile_grid_for(size: tuple[int, int], layers: Sequence[str], config: TransferConfig) -> TileGrid | None:
     """The tiles a scale of ``size`` is optimised in (every scale longer than ``config.tile``),
     or None to optimise it whole.
 
@@ -247,7 +246,7 @@ def check_output_size(size: tuple[int, int], layers: Sequence[str], config: Tran
     if min(size) < min_side:
         h, w = size
         raise InputError(f"output {w}x{h} is too small for layer {deepest}: it needs at least {min_side} px on each side")
-    grid = tile_grid_for(size, layers, config, device)
+    grid = tile_grid_for(size, layers, config)
     if grid is None:
         try:
             check_fits(size, layers, device, extra_bytes=_history_bytes(size, config))
@@ -295,7 +294,7 @@ def check_transfer(
         raise InputError(f"tile {config.tile} px is not smaller than the output ({max(output_size)} px), so nothing "
                          "would be tiled; give a smaller tile or none")
     check_output_size(output_size, layers, config, device)
-    if mask_sizes is not None and any(m is not None for m in mask_sizes) and tile_grid_for(output_size, layers, config, device):
+    if mask_sizes is not None and any(m is not None for m in mask_sizes) and tile_grid_for(output_size, layers, config):
         raise InputError("masks are not tiled yet, and this output is: give a smaller --size (or a larger --tile)")
     return output_size
 
@@ -325,7 +324,7 @@ def _run(job: _Job, config: TransferConfig, callback: ProgressCallback | None) -
     schedule = MultiScaleSchedule.pyramid(
         *job.output_size, scales=config.scales, steps=config.steps, factor=config.scale_factor, step_growth=config.step_growth
     )
-    grids = {size: tile_grid_for(size, layers, config, device) for size in schedule.sizes}
+    grids = {size: tile_grid_for(size, layers, config) for size in schedule.sizes}
     if job.extra and any(grids.values()):
         raise InputError(f"the {', '.join(job.extra)} term is not tiled: give a size that fits in memory")
     final: Targets | None = None  # the output size's targets, when the balance needed them first

@@ -99,11 +99,13 @@ def _load(source: Source, role: str, long_side: int | None) -> Tensor:
     return source if isinstance(source, Tensor) else load_image(source, role, long_side=long_side)
 
 
-def check_request(request: TransferRequest, *, read_masks: bool = True) -> tuple[int, int]:
+def check_request(request: TransferRequest, *, read_masks: bool = True, read_model: bool = True) -> tuple[int, int]:
     """Everything the run would refuse, from the images' headers: the output size (h, w).
 
     With ``read_masks`` the masks are read too (at the size they will be used), since an
     all-black mask is refused; a run leaves that to the engine, which reads them anyway.
+    With ``read_model`` the network's file header is read (exists, which kind); a runner
+    that has the network loaded skips it.
     """
     if request.method not in METHODS:
         raise InputError(f"method must be one of {', '.join(METHODS)}; got {request.method!r}")
@@ -111,7 +113,7 @@ def check_request(request: TransferRequest, *, read_masks: bool = True) -> tuple
         raise InputError("method 'fast' needs a model (a shipped name or a .safetensors file)")
     if request.method != "optimize" and (request.init_image is not None or request.config.init == "image"):
         raise InputError(f"an initial image applies to the optimiser only, not to method {request.method!r}")
-    if request.method != "optimize":
+    if request.method != "optimize" and read_model:
         kind = model_metadata(request.model or "adain")["kind"]  # the file's header only: exists, readable, which kind
         if kind != request.method:
             raise InputError(f"model {request.model!r} is an {kind} model; method {request.method!r} needs "
@@ -170,7 +172,9 @@ class Runner:
 
     def run(self, request: TransferRequest, *, callback: ProgressCallback | None = None) -> TransferResult:
         """Check, load, stylize, and save (when ``request.output`` is set) with the metadata."""
-        check_request(request, read_masks=False)
+        # a network this runner has loaded was checked then: no header read per video frame
+        loaded = (request.model or "adain", request.method) in self._models
+        check_request(request, read_masks=False, read_model=not loaded)
         config = request.config
         start = time.perf_counter()
         if request.method == "optimize":
