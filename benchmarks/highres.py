@@ -1,19 +1,23 @@
 """High resolution: seconds and peak memory per size, seams and tile agreement of tiled output.
 
     .venv/bin/python benchmarks/highres.py [--images ../shared/data/images]
-        [--network-sizes 1024 2048 4096 8192] [--optimizer-sizes 1024 2048 4096]
-        [--default-sizes 1024 2048] [--tiles-size 1536 --tile 512]
+        [--network-sizes 1024 2048 4096 8192] [--optimizer-sizes 1024 2048 4096 8192]
+        [--default-sizes 1024 2048 4096] [--bounded-sizes 4096] [--tiles-size 1536 --tile 512]
 
 Part 1 (speed): each run is the real command in its own process (``os.wait4`` gives that
 process's peak resident memory): the per-style network and AdaIN at every network size
-(tiled above 2048 px), the optimiser at ``--quality draft`` and at its defaults (whole:
-its tiles are experimental and only asked for in part 2).
+(tiled above 2048 px), the optimiser at ``--quality draft`` and at its defaults (tiled
+where a scale would not fit in memory whole, or in ``--max-memory``), and the optimiser's
+defaults with ``--max-memory 8`` (every scale that would need more in tiles that fit).
+About 90 minutes on 2 CPU cores, most of it the 4096 and 8192 px optimiser runs.
 
 Part 2 (tiles): one pair optimised at ``--tiles-size`` with ``--tile``, the way Brushwork
-tiles (every tile against the whole picture's targets) and the way the peers tile (each
-tile its own content crop and style targets, feathered together), at the same settings.
-Seam measure: mean gradient magnitude on the tile borders over the mean elsewhere (1.0: no
-seam). Agreement: the style distance of each tile's region to the style, spread as max/min.
+tiles (the whole picture's objective and gradient, evaluated tile by tile) and the way the
+peers tile (each tile its own content crop and style targets, feathered together), at the
+same settings, and one untiled run. Seam measure: mean gradient magnitude on the tile
+borders over the mean elsewhere (1.0: no seam). Agreement: the style distance of each
+tile's region to the style, spread as max/min; and the same relative to the untiled run's
+tile (a photo's tiles differ by their subject: sky against bridge; drift is what tiling adds).
 
 Writes docs/highres.md and 100% crops at a tile corner into docs/gallery/.
 """
@@ -49,6 +53,8 @@ def speed(args, tmp: Path) -> list[tuple[str, int, dict]]:
                                                    "--size", str(size)]) for size in args.optimizer_sizes]
     runs += [("optimiser, defaults", size, ["transfer", str(content), str(style), "--size", str(size)])
              for size in args.default_sizes]
+    runs += [("optimiser, defaults, --max-memory 8", size, ["transfer", str(content), str(style), "--size", str(size),
+                                                            "--max-memory", "8"]) for size in args.bounded_sizes]
     for name, size, argv in runs:
         out = tmp / f"{len(rows)}.png"
         record = brushwork(*argv, "-o", str(out), *([] if argv[0] == "adain" else ["--quiet"]), log=tmp / "log.txt")
@@ -82,17 +88,22 @@ def tiles(args, tmp: Path) -> dict:
     content = load_image(Path(args.images) / "content" / CONTENT)
     content = resize(content, fit_long_side(*content.shape[-2:], args.tiles_size))
     style = load_image(Path(args.images) / "style" / STYLE)
-    config = replace(TransferConfig(size=args.tiles_size), steps=args.tiles_steps)
+    config = TransferConfig(size=args.tiles_size, steps=args.tiles_steps)
     ours = stylize(content, [style], config=replace(config, tile=args.tile))
     untiled = stylize(content, [style], config=config)
     peers = per_tile_baseline(content, style, config, args.tile)
     grid = TileGrid(*content.shape[-2:], core=args.tile, margin=TILE_MARGIN, stride=layer_stride("relu5_1"))
     figures = {}
-    for name, image in (("Brushwork tiles (whole-picture targets)", ours), ("per-tile targets (peers)", peers),
+    reference = tile_distances(untiled, content, style, grid)
+    for name, image in (("Brushwork tiles (whole-picture objective)", ours), ("per-tile targets (peers)", peers),
                         ("untiled", untiled)):
         save_image(image, tmp / f"{name[:5]}.png")
-        figures[name] = {"seam": seam_ratio(image, grid), "spread": tile_spread(image, content, style, grid),
-                         "style": score(image, content, style).style_distance}
+        distances = tile_distances(image, content, style, grid)
+        drift = [d / r for d, r in zip(distances, reference)]
+        figures[name] = {"seam": seam_ratio(image, grid), "spread": max(distances) / min(distances),
+                         "drift": max(drift) / min(drift), "style": score(image, content, style).style_distance,
+                         "content": score(image, content, style).content_distance,
+                         "difference": float((image - untiled).abs().mean())}
         print(name, figures[name], flush=True)
     crops(ours, peers, grid, ROOT / "docs" / "gallery" / "highres_seams.png")
     return figures
@@ -113,21 +124,23 @@ def seam_ratio(image: torch.Tensor, grid) -> float:
     return float(on.mean() / off.nanmean())
 
 
-def tile_spread(image: torch.Tensor, content: torch.Tensor, style: torch.Tensor, grid) -> float:
-    """Max over min of the tiles' style distances to the painting (1.0: every tile alike)."""
+def tile_distances(image: torch.Tensor, content: torch.Tensor, style: torch.Tensor, grid) -> list[float]:
+    """Each tile's region's style distance to the whole painting."""
     from brushwork.engine.metrics import score
 
-    distances = [score(image[..., t:b, l:r], content[..., t:b, l:r], style).style_distance for t, b, l, r in grid.cores()]
-    return max(distances) / min(distances)
+    return [score(image[..., t:b, l:r], content[..., t:b, l:r], style).style_distance for t, b, l, r in grid.cores()]
 
 
 def crops(ours: torch.Tensor, peers: torch.Tensor, grid, path: Path) -> None:
-    """100% crops around the first interior tile corner: ours above, the peers' way below."""
+    """256 px crops at 100% centred on a tile border (the middle of a column border, else of a
+    row border): ours left, the peers' way right."""
     from brushwork.media.image_io import save_image
 
-    corners = [(b[0], b[2]) for b in grid.cores() if b[0] > 0 or b[2] > 0]  # a corner, else a border
-    top, left = max(corners, key=lambda c: min(c))
-    box = (slice(max(0, top - 128), top + 128), slice(max(0, left - 128), left + 128))
+    columns = sorted({b[2] for b in grid.cores()} - {0})
+    rows = sorted({b[0] for b in grid.cores()} - {0})
+    top, left = (grid.height // 2, columns[len(columns) // 2]) if columns else (rows[len(rows) // 2], grid.width // 2)
+    top, left = min(max(top, 128), grid.height - 128), min(max(left, 128), grid.width - 128)
+    box = (slice(top - 128, top + 128), slice(left - 128, left + 128))
     ours_crop, peers_crop = (x[..., box[0], box[1]] for x in (ours, peers))
     gap = torch.ones(1, 3, ours_crop.shape[-2], 8)
     save_image(torch.cat([ours_crop, gap, peers_crop], dim=-1), path)
@@ -137,8 +150,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--images", default=os.environ.get("BRUSHWORK_IMAGES", str(ROOT.parent / "shared/data/images")))
     parser.add_argument("--network-sizes", type=int, nargs="*", default=[1024, 2048, 4096, 8192])
-    parser.add_argument("--optimizer-sizes", type=int, nargs="*", default=[1024, 2048, 4096])
-    parser.add_argument("--default-sizes", type=int, nargs="*", default=[1024, 2048])
+    parser.add_argument("--optimizer-sizes", type=int, nargs="*", default=[1024, 2048, 4096, 8192])
+    parser.add_argument("--default-sizes", type=int, nargs="*", default=[1024, 2048, 4096])
+    parser.add_argument("--bounded-sizes", type=int, nargs="*", default=[4096])
     parser.add_argument("--tiles-size", type=int, default=1536)
     parser.add_argument("--tile", type=int, default=512)
     parser.add_argument("--tiles-steps", type=int, default=30)
@@ -151,22 +165,31 @@ def main() -> None:
     lines = ["# High resolution", "",
              f"Measured by `benchmarks/highres.py {' '.join(a for a in sys.argv[1:] if not a.startswith('/'))}` on "
              f"{machine()}, one invocation (compare only figures from one run), "
-             f"`{CONTENT}` with `{STYLE}`. Each run is the real command in its own process; peak memory is that "
-             "process's peak resident set (`os.wait4`). The optimiser tiles a scale "
-             "only when asked (`--tile`, experimental); the networks tile above 2048 px, in tiles "
-             "of 1024 px with their normalisation statistics from a 1024 px thumbnail.", "",
+             f"`{CONTENT}` with `{STYLE}` (the photo is 2.15:1, so 4096 px is 4096x1904). Each run is the real "
+             "command in its own process; peak memory is that process's peak resident set (`os.wait4`). The "
+             "optimiser evaluates a scale in tiles when it would not fit in memory whole (or in `--max-memory`), "
+             "in the largest tiles that fit; the networks tile above 2048 px, in tiles of 1024 px with their "
+             "normalisation statistics from a 1024 px thumbnail.", "",
              "| command | long side | seconds | peak memory (MiB) |", "|---|---:|---:|---:|"]
     lines += [f"| {name} | {size} | {r['wall_s']:.1f} | {r['peak_mib']:.0f} |" for name, size, r in rows]
     if figures:
-        lines += ["", f"Tiles at {args.tiles_size} px, `--tile {args.tile}`, {args.tiles_steps} steps at the final "
-                  "scale: Brushwork's tiles (each optimised against the whole picture's Gram matrices) against the "
-                  "peers' way (each tile stylized on its own, with its own targets, feathered over 128 px) and one "
-                  "untiled run. Seam: gradient magnitude on the tile borders over elsewhere (1.0: no seam; target "
-                  "within 10%). Spread: the largest over the smallest tile's style distance (target within 15%).", "",
-                  "| run | seam | spread | style distance (whole picture) |", "|---|---:|---:|---:|"]
-        lines += [f"| {name} | {f['seam']:.3f} | {f['spread']:.2f} | {f['style']:.4f} |" for name, f in figures.items()]
-        lines += ["", "A tile corner at 100%, whole-picture targets (left) and per-tile targets (right):", "",
-                  "![tile corner](gallery/highres_seams.png)", ""]
+        lines += ["", f"Tiles at {args.tiles_size} px, `--tile {args.tile}`, the optimiser's defaults but "
+                  f"{args.tiles_steps} steps a scale: Brushwork's tiles (the whole picture's objective and gradient, "
+                  "evaluated tile by tile) against the peers' way (each tile stylized on its own, with its own "
+                  "content crop and style targets, feathered over 128 px) and one untiled run. Seam: gradient "
+                  "magnitude on the tile borders over elsewhere (1.0: no seam; target within 10%). Spread: the "
+                  "largest over the smallest tile's style distance to the painting (a photo's tiles differ by their "
+                  "subject, sky against bridge, so the untiled run has a spread too). Drift: the same of each "
+                  "tile's distance over the untiled run's for that tile (what tiling adds; target within 15%). "
+                  "Difference: mean absolute difference from the untiled picture (pixel range 1; the optimiser "
+                  "amplifies rounding, and bfloat16 rounds differently in tiles: a 1e-5 change of the photo "
+                  "moves a run by about as much).", "",
+                  "| run | seam | spread | drift | style distance | content distance | difference |",
+                  "|---|---:|---:|---:|---:|---:|---:|"]
+        lines += [f"| {name} | {f['seam']:.3f} | {f['spread']:.2f} | {f['drift']:.2f} | {f['style']:.4f} | "
+                  f"{f['content']:.3f} | {f['difference']:.3f} |" for name, f in figures.items()]
+        lines += ["", "A tile border at 100% (the border runs down the middle of each crop): Brushwork's tiles (left) "
+                  "and per-tile targets (right):", "", "![tile border](gallery/highres_seams.png)", ""]
     (ROOT / "docs" / "highres.md").write_text("\n".join(lines))
     print("\n".join(lines))
 

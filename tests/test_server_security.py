@@ -45,7 +45,6 @@ def post_job(client, **options):
     ({"size": True}, "size"),
     ({"steps": 2.0}, "steps"),
     ({"lbfgs_history": 10**9}, "lbfgs_history"),
-    ({"size": 2048, "lbfgs_history": 500, "tile": 2000}, "does not fit in memory"),
     ({"style_layer_weights": [1, 1]}, "2 style layer weights given for 5 style layers"),
     ({"tile": [128]}, "tile"),
     ({"tile": 64}, "tile"),
@@ -55,6 +54,16 @@ def test_options_the_engine_would_refuse_are_refused_at_submission(client, optio
     response = post_job(client, **options)
     assert response.status_code == 422, response.text
     assert message in response.json()["detail"]
+    assert client.get("/api/jobs").json() == []
+
+
+def test_a_size_that_does_not_fit_even_in_tiles_is_refused_at_submission(client, monkeypatch):
+    from brushwork.engine import devices
+
+    monkeypatch.setattr(devices, "available_memory", lambda device: int(1.5 * 2**30))
+    response = post_job(client, size=2048)
+    assert response.status_code == 422, response.text
+    assert "even in tiles" in response.json()["detail"]
     assert client.get("/api/jobs").json() == []
 
 

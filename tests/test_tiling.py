@@ -10,9 +10,10 @@ import torch
 
 from brushwork.engine import devices
 from brushwork.engine.features import VGGFeatures
-from brushwork.engine.losses import gram_matrix
-from brushwork.engine.tiled import TileGrid, core_of, gram_sum, tiled_grams
-from brushwork.engine.transfer import TransferConfig, check_transfer, stylize, tile_grid_for
+from brushwork.engine.losses import ContentTarget, StyleTarget, gram_matrix
+from brushwork.engine.optimize import Objective, Term, paper_losses
+from brushwork.engine.tiled import TiledObjective, TileGrid, core_of, gram_sum, tiled_grams
+from brushwork.engine.transfer import TransferConfig, check_transfer, stylize, tile_grid_for, tiled_memory
 from brushwork.errors import InputError
 from brushwork.media.image_io import fit_long_side, load_image, resize
 from brushwork.realtime.models import load_model
@@ -59,18 +60,46 @@ def test_grams_computed_tile_by_tile_match_the_whole_picture(large, margin, tole
         assert error < tolerance, (name, error)
 
 
+@pytest.mark.parametrize("margin, tolerance", [(96, 1e-5), (48, 0.1)])
+def test_the_objective_and_its_gradient_computed_tile_by_tile_are_the_whole_pictures(margin, tolerance):
+    """With a margin of 96 px, past VGG-19's reach at relu5_1, every core's features are the
+    whole picture's and the tiles' gradients add up to the whole picture's (float error
+    only); a margin of 48 px leaves the cores' edge features short of context, and the
+    gradient off by a few percent (the test that the margin matters)."""
+    content, style = picture("sample:chelsea", 320), picture("sample:strokes", 192)
+    net = VGGFeatures((*LAYERS, "relu4_2"))
+    with torch.no_grad():
+        target = StyleTarget({n: gram_matrix(f) for n, f in net(style).items() if n in LAYERS})
+        photo = net(content)["relu4_2"]
+    weights = {"content": Term(1.0), "style": Term(30.0), "tv": Term(5.0)}
+    start = (content + 0.1 * torch.randn(content.shape, generator=torch.Generator().manual_seed(0))).clamp(0, 1)
+    whole = start.clone().requires_grad_(True)
+    total, terms = Objective(net, paper_losses(ContentTarget({"relu4_2": photo}), [(target, 1.0)]), weights).evaluate(whole)
+    grid = TileGrid(*content.shape[-2:], core=96, margin=margin, stride=16)
+    assert len(grid.cores()) >= 4
+    tiled = start.clone().requires_grad_(True)
+    objective = TiledObjective(net, grid, weights, content=content, content_layers={"relu4_2": 1.0},
+                               styles=[(target, 1.0)])
+    total_tiled, terms_tiled = objective.evaluate(tiled)
+    for name in terms:
+        assert abs(float(terms_tiled[name]) / float(terms[name]) - 1) < max(tolerance, 1e-5), name
+    error = float((tiled.grad - whole.grad).norm() / whole.grad.norm())
+    assert error < tolerance if margin == 96 else 0.005 < error < tolerance, error
+
+
 @pytest.mark.slow
-def test_tiled_and_whole_optimisation_give_nearly_the_same_picture():
-    """Tolerance: every tile is optimised against the whole picture's losses, but in turn, with
-    its neighbours held still, so L-BFGS takes another path through the same objective: the
-    pictures differ by a few percent of the pixel range on average, while their distances to
-    the style and to the content (what the objective asks for) agree within 10%."""
+def test_tiled_and_whole_optimisation_give_the_same_picture():
+    """The optimiser sees the whole picture either way and every evaluation is the same up to
+    float rounding (the sums are taken in another order). L-BFGS amplifies rounding: the
+    content disturbed by 1e-5 moves this run's picture by 0.074 on average and its style
+    distance by 9%, while tiles moved it by 0.007 and 4% (measured). So: a mean difference
+    ten times under that of the disturbed content, distances within 10%."""
     content, style = picture("sample:chelsea", 256), picture("sample:strokes", 256)
     config = TransferConfig(size=256, steps=24, scales=2, device="cpu", precision="float32")
-    assert tile_grid_for((170, 256), LAYERS, replace(config, tile=128)) is not None
+    assert tile_grid_for((170, 256), LAYERS, replace(config, tile=128), torch.device("cpu")) is not None
     whole = stylize(content, [style], config=config)
     tiled = stylize(content, [style], config=replace(config, tile=128))
-    assert float((whole - tiled).abs().mean()) < 0.07
+    assert float((whole - tiled).abs().mean()) < 0.02
     net = VGGFeatures((*LAYERS, "relu4_2"))
     with torch.no_grad():
         target = {n: gram_matrix(f) for n, f in net(style).items()}
@@ -93,7 +122,7 @@ def test_no_seam_on_a_flat_style(large):
     flat = torch.ones(1, 3, 96, 96) * torch.tensor([0.8, 0.5, 0.2]).view(1, 3, 1, 1)
     config = TransferConfig(size=192, steps=20, scales=1, device="cpu", precision="float32", tile=128)
     out = stylize(large, [flat], config=config)
-    grid = tile_grid_for(tuple(out.shape[-2:]), LAYERS, config)
+    grid = tile_grid_for(tuple(out.shape[-2:]), LAYERS, config, torch.device("cpu"))
     columns = sorted({box[2] for box in grid.cores()} - {0})
     assert columns, "the picture was not tiled"
     dx = (out[..., 1:] - out[..., :-1]).abs().mean(dim=(0, 1, 2))
@@ -101,17 +130,25 @@ def test_no_seam_on_a_flat_style(large):
     assert border < 1.1 * float(dx.mean()) + 0.005
 
 
-def test_the_memory_check_plans_tiles_when_asked_and_points_to_them_otherwise(monkeypatch):
-    config = TransferConfig(size=3000, device="cpu")
+def test_the_memory_check_plans_tiles_for_what_does_not_fit_and_refuses_only_what_still_cannot(monkeypatch):
+    config, cpu = TransferConfig(size=3000, device="cpu"), torch.device("cpu")
+    layers = LAYERS + ("relu4_2",)
     monkeypatch.setattr(devices, "available_memory", lambda device: 8 * 2**30)
-    with pytest.raises(InputError, match="or --tile 768 to optimise it in tiles"):
-        check_transfer(config, (2000, 3000), styles=1)  # whole, it would not fit
-    tiled = replace(config, tile=768)
-    assert check_transfer(tiled, (2000, 3000), styles=1) == (2000, 3000)  # in tiles it does
-    assert tile_grid_for((2000, 3000), LAYERS + ("relu4_2",), tiled) is not None
-    monkeypatch.setattr(devices, "available_memory", lambda device: int(1.2 * 2**30))
-    with pytest.raises(InputError, match="even in tiles"):
-        check_transfer(tiled, (2000, 3000), styles=1)
+    grid = tile_grid_for((2000, 3000), layers, config, cpu)  # whole it would not fit: the largest tiles that do
+    assert grid is not None and tiled_memory(grid, layers, ("relu4_2",), config) <= 8 * 2**30
+    assert tiled_memory(replace(grid, core=grid.core + 128), layers, ("relu4_2",), config) > 8 * 2**30
+    assert check_transfer(config, (2000, 3000), styles=1) == (2000, 3000)
+    assert tile_grid_for((200, 300), layers, config, cpu) is None  # small: one pass, as before
+    assert tile_grid_for((200, 300), layers, replace(config, tile=128), cpu).core == 128  # asked for
+    # a limit of the user's own tiles what the machine could hold whole
+    assert tile_grid_for((700, 1000), layers, config, cpu) is None
+    assert tile_grid_for((700, 1000), layers, replace(config, max_memory=2.0), cpu) is not None
+    monkeypatch.setattr(devices, "available_memory", lambda device: int(5.5 * 2**30))
+    with pytest.raises(InputError, match=r"even in tiles of 768 px.*or --tile 256$"):
+        check_transfer(replace(config, tile=768), (2000, 3000), styles=1)
+    monkeypatch.setattr(devices, "available_memory", lambda device: int(3 * 2**30))
+    with pytest.raises(InputError, match=r"even in tiles of 768 px.*use a smaller --size$"):
+        check_transfer(config, (2000, 3000), styles=1)
 
 
 def test_a_tile_as_large_as_the_output_is_refused():

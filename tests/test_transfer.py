@@ -12,7 +12,7 @@ from brushwork.media.image_io import resize
 from brushwork.engine.losses import StyleTarget, content_loss
 from brushwork.engine.optimize import StopOptimization
 from brushwork.engine.schedules import WeightSchedule
-from brushwork.engine.transfer import TransferConfig, reconstruct, stylize, synthesize_texture
+from brushwork.engine.transfer import TransferConfig, reconstruct, stylize, synthesize_texture, work_size_for
 
 pytestmark = pytest.mark.slow
 
@@ -258,3 +258,32 @@ def test_the_objective_takes_a_new_term_as_one_entry(content):
     assert set(values) == {"bright"} and torch.isclose(total, 2.0 * values["bright"])
     with pytest.raises(ValueError, match="without a weight"):
         Objective(extractor, {"bright": brightness}, {})
+
+
+def test_a_small_output_of_a_large_photo_is_worked_at_the_reference_size_and_scaled_down():
+    config = TransferConfig(size=128)
+    assert work_size_for((85, 128), (1000, 1500), config) == (341, 512)  # a thumbnail of the 512 px picture
+    assert work_size_for((85, 128), (200, 300), config) == (200, 300)  # never a photo enlarged to be worked on
+    assert work_size_for((85, 128), (64, 96), config) == (85, 128)  # an output larger than the photo: its own size
+    assert work_size_for((682, 1024), (1000, 1500), config) == (682, 1024)
+    assert work_size_for((85, 128), (1000, 1500), replace(config, reference_size=0)) == (85, 128)
+
+
+def test_a_thumbnail_is_the_reference_picture_scaled_down(style):
+    """The run works at the photo's size (under the reference) and the result is scaled down."""
+    photo = resize(style.flip(-1), (128, 192))
+    sizes = []
+    config = replace(FAST, size=64, steps=4, reference_size=192)
+    small = stylize(photo, [style], config=config, callback=lambda e: sizes.append(e.size))
+    assert sizes[-1] == (128, 192) and small.shape[-2:] == (43, 64)
+    worked = stylize(photo, [style], config=replace(config, size=192))
+    assert torch.allclose(small, resize(worked, (43, 64)), atol=1e-5)
+
+
+def test_scales_above_the_reference_keep_its_look(content, style):
+    """Above the reference size the objective also holds the picture, scaled down to the
+    reference, to the reference's style targets (the "look" term)."""
+    look = {}
+    stylize(content, [style], config=replace(FAST, steps=3, reference_size=48),
+            callback=lambda e: look.setdefault(e.size, e.losses["look"]))
+    assert look[(64, 96)] > 0 and all(value == 0 for size, value in look.items() if max(size) <= 48), look

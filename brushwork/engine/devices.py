@@ -87,15 +87,23 @@ def memory_needed(size: tuple[int, int], layers: Sequence[str], *, extra_bytes: 
     return int(1.5 * activation_bytes(*size, deepest)) + 2**30 + extra_bytes
 
 
-def fits(size: tuple[int, int], layers: Sequence[str], device: torch.device, *, extra_bytes: int = 0) -> bool:
-    return memory_needed(size, layers, extra_bytes=extra_bytes) <= available_memory(device)
+def memory_budget(device: torch.device, limit_gib: float | None = None) -> int:
+    """Bytes a run may use: what ``device`` has available, or less where the user set a limit."""
+    have = available_memory(device)
+    return have if limit_gib is None else min(have, int(limit_gib * 2**30))
 
 
-def check_fits(size: tuple[int, int], layers: Sequence[str], device: torch.device, *, extra_bytes: int = 0) -> None:
+def fits(size: tuple[int, int], layers: Sequence[str], device: torch.device, *, extra_bytes: int = 0,
+         limit_gib: float | None = None) -> bool:
+    return memory_needed(size, layers, extra_bytes=extra_bytes) <= memory_budget(device, limit_gib)
+
+
+def check_fits(size: tuple[int, int], layers: Sequence[str], device: torch.device, *, extra_bytes: int = 0,
+               limit_gib: float | None = None) -> None:
     """Refuse, before any work, a size whose VGG-19 activations (plus ``extra_bytes``, the
     optimiser's state) cannot fit in memory."""
     need = memory_needed(size, layers, extra_bytes=extra_bytes)
-    have = available_memory(device)
+    have = memory_budget(device, limit_gib)
     if need > have:
         raise InputError(
             f"output size {size[1]}x{size[0]} needs about {need / 2**30:.1f} GiB on {device.type}, "

@@ -10,9 +10,13 @@ the output) and the style image (scaled so its long side equals the output's):
 * ``style_swd`` - sliced Wasserstein distance between the output's and the style's feature
   distributions at relu1_2, relu2_2, relu3_4 and relu4_4: layers the default loss does not
   use, and a statistic (whole 1-D distributions, not second moments) it does not optimise,
-  so a method cannot score well on it by fitting Gram matrices alone.
+  so a method cannot score well on it by fitting Gram matrices alone;
+* ``layout`` - correlation of the output's and the content's luminance, both averaged down
+  to :data:`LAYOUT_SIDE` px on the long side: whether the photo's composition (where its
+  light and dark masses lie) survives, whatever the strokes do. Near 1 the photo is kept;
+  near 0 its arrangement is gone.
 
-Lower is better for the distances, higher for SSIM.
+Lower is better for the distances, higher for SSIM and layout.
 """
 
 from __future__ import annotations
@@ -31,6 +35,9 @@ from brushwork.engine.losses import content_loss, gram_matrix, style_loss
 CONTENT_LAYER = "relu4_2"
 STYLE_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
 SWD_LAYERS = ("relu1_2", "relu2_2", "relu3_4", "relu4_4")
+LAYOUT_SIDE = 32
+"""Long side of the averaged luminance that :func:`layout` correlates: coarse enough that
+strokes and textures average out, fine enough to see a photo's main masses."""
 
 
 @dataclass(frozen=True)
@@ -39,6 +46,7 @@ class Scores:
     style_distance: float
     ssim: float
     style_swd: float
+    layout: float
 
     def as_dict(self) -> dict[str, float]:
         return asdict(self)
@@ -83,6 +91,14 @@ def _quantiles(values: Tensor, count: int) -> Tensor:
     return ordered[ranks]
 
 
+def layout(output: Tensor, content: Tensor) -> float:
+    """Correlation of coarse luminance (see the module docstring); ``content`` at any size."""
+    size = fit_long_side(*output.shape[-2:], LAYOUT_SIDE)
+    a, b = (F.adaptive_avg_pool2d(luminance(x.clamp(0, 1).float()), size).flatten() for x in (output, content.to(output)))
+    a, b = a - a.mean(), b - b.mean()
+    return float((a * b).sum() / (a.norm() * b.norm()).clamp_min(1e-12))
+
+
 @torch.no_grad()
 def score(output: Tensor, content: Tensor, style: Tensor) -> Scores:
     """Compare ``output`` (1, 3, H, W) with ``content`` and ``style``; see the module docstring."""
@@ -98,4 +114,5 @@ def score(output: Tensor, content: Tensor, style: Tensor) -> Scores:
         style_distance=style_d,
         ssim=ssim(luminance(output.clamp(0, 1)), luminance(content)),
         style_swd=swd,
+        layout=layout(output, content),
     )

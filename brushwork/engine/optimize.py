@@ -20,7 +20,7 @@ from brushwork.engine.losses import ContentTarget, StyleTarget, total_variation
 from brushwork.engine.schedules import MultiScaleSchedule, WeightSchedule
 
 if TYPE_CHECKING:
-    from brushwork.engine.tiled import TiledProblem
+    from brushwork.engine.tiled import TiledObjective
 
 OptimizerName = Literal["lbfgs", "adam"]
 
@@ -107,6 +107,9 @@ class Objective(nn.Module):
     entry in each mapping.
     """
 
+    history_limit = 1 << 30
+    """L-BFGS history entries this objective allows (a tiled picture's is capped by memory)."""
+
     def __init__(self, extractor: VGGFeatures, losses: Mapping[str, LossFn | None], weights: Weights) -> None:
         super().__init__()
         unknown = set(losses) - set(weights)
@@ -128,6 +131,12 @@ class Objective(nn.Module):
                 total = weight * values[name] if total is None else total + weight * values[name]
         return (zero if total is None else total), values
 
+    def evaluate(self, image: Tensor, progress: float = 0.0) -> tuple[Tensor, dict[str, Tensor]]:
+        """The total and each term, detached; the gradient is left in ``image.grad``."""
+        total, terms = self(image, progress)
+        total.backward()
+        return total.detach(), {k: v.detach() for k, v in terms.items()}
+
 
 def _make_optimizer(name: OptimizerName, param: Tensor, steps: int, lr: float, history: int) -> torch.optim.Optimizer:
     if name == "lbfgs":
@@ -142,7 +151,7 @@ def _make_optimizer(name: OptimizerName, param: Tensor, steps: int, lr: float, h
 
 def optimize_image(
     image: Tensor,
-    objective: Objective,
+    objective: "Objective | TiledObjective",
     steps: int,
     *,
     optimizer: OptimizerName = "lbfgs",
@@ -150,29 +159,25 @@ def optimize_image(
     lbfgs_history: int = 50,
     on_step: Callable[[Tensor, Tensor, dict[str, Tensor]], None] | None = None,
     run_progress: Callable[[int], float] | None = None,
-    grad_mask: Tensor | None = None,
 ) -> Tensor:
     """Minimise ``objective`` over the pixels of ``image`` for ``steps`` loss evaluations.
 
     Returns a new tensor; ``image`` is not modified. ``on_step(image, total, terms)`` is
     called after every evaluation; it may raise :class:`StopOptimization`.
     ``run_progress(done)`` maps evaluations done here to the fraction of the whole run
-    done, which drives weight schedules (default: ``done / steps``). Pixels where
-    ``grad_mask`` is 0 never move (a tile's context).
+    done, which drives weight schedules (default: ``done / steps``). ``objective`` is an
+    :class:`Objective` or, for a picture too large for one pass, a
+    :class:`~brushwork.engine.tiled.TiledObjective`: the optimiser sees the whole picture either way.
     """
     run_progress = run_progress or (lambda done: done / steps)
     x = image.detach().clone(memory_format=torch.contiguous_format).requires_grad_(True)
-    if grad_mask is not None:
-        x.register_hook(lambda grad: grad * grad_mask)
-    opt = _make_optimizer(optimizer, x, steps, learning_rate, lbfgs_history)
+    opt = _make_optimizer(optimizer, x, steps, learning_rate, min(lbfgs_history, objective.history_limit))
     done = 0
 
     def closure() -> Tensor:
         nonlocal done
         opt.zero_grad(set_to_none=True)
-        total, terms = objective(x, run_progress(done))
-        total.backward()
-        total, terms = total.detach(), {k: v.detach() for k, v in terms.items()}
+        total, terms = objective.evaluate(x, run_progress(done))
         done += 1
         if on_step is not None:
             on_step(x, total, terms)
@@ -192,7 +197,7 @@ def optimize_image(
 
 def run_pyramid(
     schedule: MultiScaleSchedule,
-    make_objective: Callable[[tuple[int, int]], "Objective | TiledProblem"],
+    make_objective: Callable[[tuple[int, int]], "Objective | TiledObjective"],
     init: Tensor,
     *,
     optimizer: OptimizerName = "lbfgs",
@@ -203,8 +208,8 @@ def run_pyramid(
 ) -> Tensor:
     """Optimise at each size of ``schedule``, upsampling each result to start the next.
 
-    ``make_objective(size)`` gives the objective of a size, or a :class:`TiledProblem` for a
-    size too large to optimise whole.
+    ``make_objective(size)`` gives the objective of a size (a
+    :class:`~brushwork.engine.tiled.TiledObjective` for a size too large for one pass).
 
     ``init`` is resized to the first scale. Weight schedules see the fraction of *all*
     steps done. A :class:`StopOptimization` from ``callback`` ends the whole run; the
@@ -250,10 +255,7 @@ def run_pyramid(
 
         settings = dict(optimizer=optimizer, learning_rate=learning_rate, lbfgs_history=lbfgs_history, on_step=on_step,
                         run_progress=lambda done, first=first_step: (first + done) / total_steps)
-        if isinstance(objective, Objective):
-            image = optimize_image(image, objective, steps, **settings)
-        else:  # a TiledProblem (brushwork.engine.tiled): the picture one tile at a time
-            image = objective.optimize(image, steps, **settings)
+        image = optimize_image(image, objective, steps, **settings)
         if stopped:
             break
     return resize(image, schedule.sizes[-1])

@@ -71,7 +71,8 @@ class MultiScaleSchedule:
 
     @classmethod
     def pyramid(
-        cls, height: int, width: int, *, scales: int, steps: int, factor: float = 2.0, step_growth: float = 1.0
+        cls, height: int, width: int, *, scales: int, steps: int, factor: float = 2.0, step_growth: float = 1.0,
+        reference: int = 0,
     ) -> "MultiScaleSchedule":
         """``scales`` sizes ending at (height, width), each ``factor`` times the previous.
 
@@ -79,15 +80,32 @@ class MultiScaleSchedule:
         many as the next finer one: with ``factor`` 2 a coarser step costs about a quarter,
         so growth 2 spends most steps where they are cheap. Scales whose long side would
         fall below :data:`MIN_SIDE` are dropped.
+
+        With a ``reference`` long side smaller than the output's, the pyramid is the one that
+        ends at ``reference``, continued by ``factor`` up to the output's size with ``steps``
+        steps at each finer scale. Every output size then shares the coarse scales, where the
+        composition and the large strokes are laid down, so a large final looks like the
+        reference-sized preview with finer detail; the finer scales only refine.
         """
         long_side = max(height, width)
+        base = min(reference, long_side) if reference > 0 else long_side
+        base_h, base_w = (height, width) if base == long_side else (
+            max(1, round(height * base / long_side)), max(1, round(width * base / long_side)))
         sizes, counts = [], []
         for k in reversed(range(scales)):
             scale = factor**-k
-            if k > 0 and (long_side * scale < MIN_SIDE or min(height, width) * scale < MIN_SHORT_SIDE):
+            if k > 0 and (base * scale < MIN_SIDE or min(base_h, base_w) * scale < MIN_SHORT_SIDE):
                 continue
-            sizes.append((max(1, round(height * scale)), max(1, round(width * scale))))
+            sizes.append((max(1, round(base_h * scale)), max(1, round(base_w * scale))))
             counts.append(max(1, round(steps * step_growth**k)))
+        finer = base * factor
+        while finer < long_side:
+            sizes.append((max(1, round(height * finer / long_side)), max(1, round(width * finer / long_side))))
+            counts.append(steps)
+            finer *= factor
+        if sizes[-1] != (height, width):
+            sizes.append((height, width))
+            counts.append(steps)
         return cls(tuple(sizes), tuple(counts))
 
     @property

@@ -1,52 +1,72 @@
-"""Optimising a picture too large for memory, one tile at a time, against global targets.
+"""Optimising a picture too large for memory: its exact objective and gradient, tile by tile.
 
 Peers that tile (neural-style's tiling scripts, Neural-Tile) give every tile its own style
-targets, so tiles drift apart in style and the seams show. Here every tile is optimised
-against the *whole picture's* losses. A Gram matrix is a sum over positions, so the
-picture's Gram is the sum of its tiles' parts: while one tile moves, the other tiles' parts
-are held fixed (a running sum, corrected after each visit) and only the moving tile's part
-is recomputed. Status: experimental, used only when asked (``--tile``): on real pictures
-the tiles visited later in a sweep still come out softer (see ``tile_grid_for``).
-The content and total-variation losses are sums over positions too: each tile adds its
-share, divided by the whole picture's norm and count.
+targets and optimise the tiles apart, so tiles drift apart in style and the seams show.
+Here the optimiser sees the whole picture, as when it fits in memory: only the *evaluation*
+of the objective and its gradient is split into tiles. Every term is a sum over positions:
+a Gram matrix is the sum of its tiles' parts, and the content and total-variation losses
+are sums too. So one evaluation is
 
-A tile is its *core*, the pixels it optimises, plus a margin of context on every side,
-taken from the current picture and never moved (its gradient is masked): VGG sees what
-lies around the core, so the core's features are (nearly) the whole picture's, and there is
-no edge for a seam to form at. Cores partition the picture on a grid aligned to the
-deepest layer's stride, so that every feature position belongs to exactly one tile.
+1. the picture's Gram matrices, tile by tile (no gradients), hence each style layer's
+   derivative ``D = dL/dG`` (a small C x C matrix);
+2. for each tile, a forward and backward pass of ``<D, G_tile> + content + TV`` restricted
+   to the tile's own positions: its gradient is the tile's exact share of the whole
+   picture's gradient, and the shares add up in one picture-sized buffer.
 
-Memory is bounded by one tile's activations plus a few copies of the picture itself.
+A tile is its *core* (the feature positions it answers for) plus a margin of context on
+every side: VGG sees what lies around the core, so the core's features are (nearly) the
+whole picture's, and the gradient flows into the margin as it would in one pass. Cores
+partition the picture on a grid aligned to the deepest layer's stride, so every feature
+position belongs to exactly one tile. There is no block of pixels that moves on its own,
+so there is no border for a seam to form at.
+
+Memory is bounded by one tile's activations plus a few picture-sized buffers (the picture,
+its gradient, the optimiser's state).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable, Mapping, Sequence
+from typing import Mapping, Sequence
 
 import torch
 from torch import Tensor
 
 from brushwork.engine.features import VGGFeatures, layer_stride
 from brushwork.engine.losses import StyleTarget, relative_squared_error
-from brushwork.engine.optimize import LossFn, Objective, OptimizerName, StopOptimization, Weights, optimize_image
+from brushwork.engine.optimize import LossFn, Weights
 
 Box = tuple[int, int, int, int]
 """(top, bottom, left, right) in pixels."""
 
 DEFAULT_TILE = 768
-"""The tile a refusal suggests for a scale that would not fit in memory (its tile and
-margins need about 5 GiB)."""
+"""The tile of a scale too large for memory where no tile fits (its tile and margins need
+about 4 GiB; the memory check then says what would)."""
+MIN_TILE = 256
+"""The smallest tile chosen for the user: below it the margins cost more than the cores."""
+TILE_STEP = 128
+"""Tiles chosen for the user are multiples of this."""
 TILE_MARGIN = 96
-"""Context around each core, a multiple of the deepest stride (16): most of VGG-19's effective
-reach at relu4/relu5 (measured by the tiled-against-whole test)."""
-BAND = 32
-"""Neighbours' pixels (a multiple of 16) whose features a visit counts beside its core's:
-those features see the core's border pixels. Their own features see ``TILE_MARGIN - BAND`` px
-of context."""
-PICTURE_COPIES = 8
-"""Whole-picture float32 images a tiled run keeps: the picture, the content, the previous
-scale's result and resized copies of each."""
+"""Context around each core, a multiple of the deepest stride (16), past VGG-19's reach at
+relu5_1 (about 90 px each way): the cores' features and the tiles' summed gradient are the
+whole picture's to float error (tested; 64 px leaves the gradient off by 0.1%, 48 px by 3%)."""
+PICTURE_COPIES = 10
+"""Picture-sized float32 buffers a tiled scale keeps: the picture and its gradient, L-BFGS's
+working vectors (flat gradient, previous gradient, direction, two-loop copy), the content at
+the output size and at this scale, the previous scale's result and its resized copy."""
+HISTORY_BYTES = 2 * 2**30
+"""L-BFGS history a tiled scale may keep (two picture-sized vectors per entry): 7 entries at
+4096x2731. From the photo at 512 px, 60 steps, histories of 5 and 10 ended within 7% and 3%
+of the loss with 50."""
+MIN_HISTORY = 3
+"""The fewest history entries a tiled scale keeps, however large the picture."""
+
+
+def lbfgs_history_for(size: tuple[int, int], wanted: int) -> int:
+    """L-BFGS history entries for a tiled picture of ``size``: ``wanted``, or fewer (never
+    under :data:`MIN_HISTORY`) where they would pass :data:`HISTORY_BYTES`."""
+    entry = 2 * 3 * size[0] * size[1] * 4
+    return max(MIN_HISTORY, min(wanted, HISTORY_BYTES // entry))
 
 
 @dataclass(frozen=True)
@@ -117,233 +137,148 @@ def tiled_grams(extractor: VGGFeatures, image: Tensor, layers: Sequence[str], gr
     return {name: sums[name] / counts[name] for name in layers}
 
 
-class TiledProblem:
-    """The whole picture's objective, evaluated one tile at a time.
+class TiledObjective:
+    """The whole picture's objective (the terms of :class:`~brushwork.engine.optimize.Objective`)
+    for pictures of one size, evaluated tile by tile on ``grid``.
 
-    ``content`` is the content at the picture's size (or None: a texture); ``content_layers``
-    with their weights; ``styles`` the style targets (Gram matrices of the whole picture's
-    size) with their strengths; ``weights`` the terms' weights and schedules.
-
-    A visit's objective counts, beside the core's own feature positions, a band of
-    :data:`BAND` px of its neighbours' positions: their features see the core's border
-    pixels, and without them those pixels would answer to one side only and a seam would
-    form. The running Gram sums of the whole picture are corrected by each visit (what the
-    core and band gave before it, out; what they give after, in) and recomputed exactly at
-    every sweep.
+    ``content`` is the content at the picture's size (or None: a texture) and
+    ``content_layers`` its layers with their weights; ``styles`` the style targets (Gram
+    matrices, averaged over positions) with their strengths; ``weights`` the terms' weights
+    and schedules. ``whole`` are more terms evaluated on the whole picture at once, which
+    they must be able to afford (a loss on a scaled-down copy); they get no features. The
+    content's features are computed once, on the first evaluation, and kept tile by tile
+    in the extractor's precision.
     """
 
     def __init__(self, extractor: VGGFeatures, grid: TileGrid, weights: Weights, *, content: Tensor | None,
-                 content_layers: Mapping[str, float], styles: Sequence[tuple[StyleTarget, float]]) -> None:
+                 content_layers: Mapping[str, float], styles: Sequence[tuple[StyleTarget, float]],
+                 whole: Mapping[str, LossFn] | None = None) -> None:
         if any(t.mask is not None for t, _ in styles):
             raise ValueError("masked styles are not tiled")
         self.extractor, self.grid, self.weights = extractor, grid, weights
-        self.content, self.content_layers = content, dict(content_layers)
+        self.content = content
+        total = sum(content_layers.values())
+        self.content_layers = {name: w / total for name, w in content_layers.items()} if content is not None else {}
         self.styles = list(styles)
+        self.whole = dict(whole or {})
         self.style_layers = list(dict.fromkeys(n for t, _ in self.styles for n in t.layer_weights))
-        self.grams: dict[str, Tensor] = {}  # the picture's Gram sums, kept current visit by visit
-        self.counts: dict[str, int] = {}
-        self.content_norms: dict[str, float] = {}
+        self.boxes = grid.cores()
+        self.history_limit = lbfgs_history_for((grid.height, grid.width), 1 << 30)
+        self.counts = self._positions()
+        self._content_targets: dict[Box, dict[str, Tensor]] = {}
+        self._content_norms: dict[str, float] = {}
 
-    def band(self, box: Box) -> Box:
-        """The core and :data:`BAND` px around it (within the picture): the positions a visit counts."""
-        g = self.grid
-        return (max(0, box[0] - BAND), min(g.height, box[1] + BAND), max(0, box[2] - BAND), min(g.width, box[3] + BAND))
-
-    @torch.no_grad()
-    def survey(self, image: Tensor) -> None:
-        """One pass over every tile: the Gram sums of ``image``, the number of positions per
-        layer, and the content features' squared norms (the denominators of the relative losses)."""
-        self.grams, self.counts = {}, {}
-        norms: dict[str, float] = {name: 0.0 for name in self.content_layers}
-        for box in self.grid.cores():
-            padded = self.grid.padded(box)
-            for name, part in self._gram_sums(image, box, padded).items():
-                self.grams[name] = self.grams.get(name, 0) + part
-            if self.content is not None and self.content_layers and not self.content_norms:
-                target = core_of(self.extractor(crop(self.content, padded)), box, padded, self.grid)
-                for name in self.content_layers:
-                    norms[name] += float(target[name].float().pow(2).sum())
-            for name, n in self._positions(box).items():
-                self.counts[name] = self.counts.get(name, 0) + n
-        self.content_norms = self.content_norms or norms
-
-    def _positions(self, box: Box) -> dict[str, int]:
-        g = self.grid
+    def _positions(self) -> dict[str, int]:
+        """Feature positions per layer in the whole picture (VGG's pooling floors)."""
         out = {}
         for name in dict.fromkeys([*self.style_layers, *self.content_layers]):
             s = layer_stride(name)
-            rows = (g.height // s if box[1] == g.height else box[1] // s) - box[0] // s
-            cols = (g.width // s if box[3] == g.width else box[3] // s) - box[2] // s
-            out[name] = rows * cols
+            out[name] = (self.grid.height // s) * (self.grid.width // s)
         return out
 
-    def _gram_sums(self, image: Tensor, box: Box, padded: Box) -> dict[str, Tensor]:
-        if not self.style_layers:
-            return {}
-        feats = core_of(self.extractor(crop(image, padded)), box, padded, self.grid)
-        return {name: gram_sum(feats[name]) for name in self.style_layers}
+    @torch.no_grad()
+    def _prepare_content(self) -> None:
+        """The content's core features per tile and their squared norms (the content loss's
+        denominators); the content itself is then dropped."""
+        if self.content is None or self._content_targets or not self.content_layers:
+            return
+        norms = dict.fromkeys(self.content_layers, 0.0)
+        for box in self.boxes:
+            padded = self.grid.padded(box)
+            feats = core_of(self.extractor(crop(self.content, padded)), box, padded, self.grid)
+            self._content_targets[box] = {n: feats[n].detach().clone() for n in self.content_layers}
+            for name in self.content_layers:
+                norms[name] += float(feats[name].float().pow(2).sum())
+        self._content_norms = {name: max(v, 1e-8) for name, v in norms.items()}
+        self.content = None
 
-    def tile_objective(self, image: Tensor, box: Box, padded: Box) -> tuple[Objective, dict[str, Tensor]]:
-        """The whole picture's objective as a function of one padded tile (the rest fixed): the
-        terms differ from the picture's by constants only. Also the Gram sums the core and
-        band give now, which the visit's result replaces."""
-        counts, grid, reach = self.counts, self.grid, self.band(box)
-        with torch.no_grad():
-            before = self._gram_sums(image, reach, padded)
-        rest = {name: self.grams[name] - before[name] for name in self.style_layers}
-        losses: dict[str, LossFn | None] = {"content": None, "style": None, "tv": self._tv(box, padded)}
-        if self.content is not None and self.content_layers:
-            with torch.no_grad():
-                target = core_of(self.extractor(crop(self.content, padded)), reach, padded, grid)
-            target = {n: target[n].detach() for n in self.content_layers}
-            norms = self.content_norms
-            total_weight = sum(self.content_layers.values())
+    @torch.no_grad()
+    def grams(self, image: Tensor) -> dict[str, Tensor]:
+        """The picture's Gram matrices at the style layers, averaged over positions."""
+        sums: dict[str, Tensor] = {}
+        for box in self.boxes:
+            padded = self.grid.padded(box)
+            feats = core_of(self.extractor(crop(image, padded)), box, padded, self.grid)
+            for name in self.style_layers:
+                sums[name] = sums.get(name, 0) + gram_sum(feats[name])
+        return {name: sums[name] / self.counts[name] for name in self.style_layers}
 
-            def content(tile: Tensor, features: Mapping[str, Tensor]) -> Tensor:
-                near = core_of(features, reach, padded, grid)
-                return sum(w / total_weight * (near[n] - target[n]).float().pow(2).sum() / max(norms[n], 1e-8)
-                           for n, w in self.content_layers.items())
+    def evaluate(self, image: Tensor, progress: float = 0.0) -> tuple[Tensor, dict[str, Tensor]]:
+        """The weighted total and each term at ``image`` (weights at ``progress``); the
+        gradient is left in ``image.grad``, as ``backward()`` would."""
+        self._prepare_content()
+        weights = {name: term.at(progress) for name, term in self.weights.items()}
+        zero = image.new_zeros(())
+        values: dict[str, Tensor] = {name: zero for name in self.weights}
+        use_style = bool(self.styles) and weights.get("style", 0.0) > 0
+        use_content = bool(self._content_targets) and weights.get("content", 0.0) > 0
+        use_tv = weights.get("tv", 0.0) > 0
+        slopes: dict[str, Tensor] = {}
+        if use_style:
+            grams = self.grams(image)
+            for name in self.style_layers:
+                slopes[name] = torch.zeros_like(grams[name])
+            for target, strength in self.styles:
+                for name, w in target.layer_weights.items():
+                    goal = getattr(target, f"gram_{name}")
+                    scale = goal.pow(2).sum().clamp_min(1e-12)
+                    # d/dG of ||G - T||^2 / ||T||^2, and G = (sum over positions) / N
+                    slopes[name] += strength * w * 2 * (grams[name] - goal) / (scale * self.counts[name])
+        sums: dict[str, Tensor] = {}
+        grad = torch.zeros_like(image)
+        content_sum, tv_sum = zero.clone(), zero.clone()
+        for box in self.boxes:
+            padded = self.grid.padded(box)
+            tile = crop(image, padded).detach().clone().requires_grad_(True)
+            total = zero.clone()
+            if use_style or use_content:
+                feats = core_of(self.extractor(tile), box, padded, self.grid)
+                if use_style:
+                    parts = {n: gram_sum(feats[n]) for n in self.style_layers}
+                    for n, part in parts.items():
+                        sums[n] = sums.get(n, 0) + part.detach()
+                    total = total + weights["style"] * sum(
+                        (slopes[n] * parts[n]).sum()
+                        for n in self.style_layers)
+                if use_content:
+                    targets = self._content_targets[box]
+                    part = sum(w * (feats[n].float() - targets[n].float()).pow(2).sum() / self._content_norms[n]
+                               for n, w in self.content_layers.items())
+                    content_sum = content_sum + part.detach()
+                    total = total + weights["content"] * part
+            if use_tv:
+                part = self._tv(tile, box, padded)
+                tv_sum = tv_sum + part.detach()
+                total = total + weights["tv"] * part
+            if total.requires_grad:
+                total.backward()
+                crop(grad, padded).add_(tile.grad)
+        if use_style:
+            grams = {n: sums[n] / self.counts[n] for n in self.style_layers}
+            values["style"] = sum(strength * sum(w * relative_squared_error(grams[n], getattr(t, f"gram_{n}"))
+                                                 for n, w in t.layer_weights.items())
+                                  for t, strength in self.styles)
+        if use_content:
+            values["content"] = content_sum
+        if use_tv:
+            values["tv"] = tv_sum
+        for name, loss in self.whole.items():
+            if weights.get(name, 0.0) > 0:
+                picture = image.detach().requires_grad_(True)
+                values[name] = loss(picture, {})
+                (weights[name] * values[name]).backward()
+                grad += picture.grad
+        image.grad = grad
+        total_value = sum((weights[name] * value for name, value in values.items() if weights.get(name, 0.0) > 0), zero)
+        return total_value.detach(), {name: value.detach() for name, value in values.items()}
 
-            losses["content"] = content
-        if self.styles:
-            def style(tile: Tensor, features: Mapping[str, Tensor]) -> Tensor:
-                near = core_of(features, reach, padded, grid)
-                grams = {n: (rest[n] + gram_sum(near[n])) / counts[n] for n in self.style_layers}
-                return sum(strength * sum(w * relative_squared_error(grams[n], getattr(t, f"gram_{n}"))
-                                          for n, w in t.layer_weights.items())
-                           for t, strength in self.styles)
-
-            losses["style"] = style
-        return Objective(self.extractor, losses, self.weights), before
-
-    def _tv(self, box: Box, padded: Box) -> LossFn:
-        """The differences of the picture's total variation that this core's pixels enter:
-        those inside it and those across its borders (which its neighbours count too, as
-        they enter theirs), over the picture's counts."""
+    def _tv(self, tile: Tensor, box: Box, padded: Box) -> Tensor:
+        """The core's share of the picture's total variation (:func:`total_variation`): the
+        differences from each of its pixels to the pixel below and to the right."""
         h, w = self.grid.height, self.grid.width
-        top, bottom = max(box[0] - padded[0] - 1, 0), box[1] - padded[0]
-        left, right = max(box[2] - padded[2] - 1, 0), box[3] - padded[2]
-
-        def tv(tile: Tensor, features: Mapping[str, Tensor]) -> Tensor:
-            rows, cols = tile[..., top:bottom + 1, box[2] - padded[2]:right], tile[..., box[0] - padded[0]:bottom, left:right + 1]
-            dy, dx = rows[..., 1:, :] - rows[..., :-1, :], cols[..., :, 1:] - cols[..., :, :-1]
-            return dy.pow(2).sum() / (3 * (h - 1) * w) + dx.pow(2).sum() / (3 * h * (w - 1))
-
-        return tv
-
-    def visit(self, image: Tensor, box: Box, steps: int, *, optimizer: OptimizerName, learning_rate: float,
-              lbfgs_history: int, on_step: Callable[[Tensor, Tensor, dict[str, Tensor]], None] | None,
-              run_progress: Callable[[int], float]) -> None:
-        """Optimise one core and its band in place for ``steps`` evaluations, the rest of the
-        margin held still; the core is written back whole, the band feathered into what its
-        neighbours painted (so that no border is ever a step)."""
-        padded = self.grid.padded(box)
-        reach = _inner(self.band(box), padded)
-        tile = crop(image, padded).detach().clone()
-        blend = torch.zeros_like(tile[:, :1])
-        crop(blend, reach).copy_(self._feather(box))
-        objective, before = self.tile_objective(image, box, padded)
-        moving = (blend > 0).float()
-
-        def write_back(x: Tensor) -> None:
-            region = crop(image, self.band(box))
-            weight = crop(blend, reach)
-            region.copy_(weight * crop(x.detach(), reach) + (1 - weight) * crop(tile, reach))
-
-        def step(x: Tensor, total: Tensor, terms: dict[str, Tensor]) -> None:
-            if on_step is not None:
-                write_back(x)
-                on_step(image, total, terms)
-
-        result = optimize_image(tile, objective, steps, optimizer=optimizer, learning_rate=learning_rate,
-                                lbfgs_history=lbfgs_history, on_step=step, run_progress=run_progress,
-                                grad_mask=moving)
-        write_back(result)
-        with torch.no_grad():
-            after = self._gram_sums(image, self.band(box), padded)
-        for name in self.style_layers:
-            self.grams[name] = self.grams[name] - before[name] + after[name]
-
-    def _feather(self, box: Box) -> Tensor:
-        """(1, 1, h, w) weights over the core and its band: 1 on the core, falling linearly
-        across the band to near 0 (sides on the picture's edge have no band)."""
-        top, bottom, left, right = self.band(box)
-
-        def ramp(start: int, end: int, core_start: int, core_end: int) -> Tensor:
-            positions = torch.arange(start, end, dtype=torch.float32) + 0.5
-            inside = torch.minimum(positions - start if core_start > start else torch.full_like(positions, BAND),
-                                   end - positions if core_end < end else torch.full_like(positions, BAND))
-            return (inside / BAND).clamp(max=1.0)
-
-        return (ramp(top, bottom, box[0], box[1])[:, None] * ramp(left, right, box[2], box[3])[None, :])[None, None]
-
-    def optimize(self, image: Tensor, steps: int, *, optimizer: OptimizerName, learning_rate: float,
-                 lbfgs_history: int, on_step: Callable[[Tensor, Tensor, dict[str, Tensor]], None] | None,
-                 run_progress: Callable[[int], float]) -> Tensor:
-        """``steps`` evaluations for every tile, in :func:`sweeps_for` sweeps over the grid.
-
-        ``on_step`` is called once per *picture step* (as many tile evaluations as there are
-        tiles), with the whole picture and its losses (the content and TV shares summed over
-        the tiles' latest evaluations), so progress reads as for an untiled scale.
-        """
-        image = image.detach().clone()
-        self.survey(image)
-        boxes = self.grid.cores()
-        sweeps = sweeps_for(steps)
-        per_visit = [steps // sweeps + (1 if i < steps % sweeps else 0) for i in range(sweeps)]
-        shares: dict[str, dict[Box, Tensor]] = {"content": {}, "tv": {}}
-        latest: dict[str, Tensor] = {}
-        evaluations, reported, stopped = 0, 0, False
-
-        def tile_step(box: Box, x: Tensor, total: Tensor, terms: dict[str, Tensor]) -> None:
-            nonlocal evaluations, reported, stopped
-            evaluations += 1
-            for name, value in terms.items():
-                if name in shares:
-                    shares[name][box] = value
-                else:
-                    latest[name] = value
-            if on_step is None or evaluations < (reported + 1) * len(boxes):
-                return
-            reported += 1
-            picture_terms = {**latest, **{name: sum(part.values()) for name, part in shares.items() if part}}
-            weights = {name: term.at(run_progress(reported - 1)) for name, term in self.weights.items()}
-            total_now = sum(weights.get(name, 0.0) * value for name, value in picture_terms.items())
-            try:
-                on_step(image, torch.as_tensor(total_now), picture_terms)
-            except StopOptimization:
-                stopped = True
-                raise
-
-        for sweep, count in enumerate(per_visit):
-            if sweep:
-                self.survey(image)  # the running sums, exact again
-            for box in boxes:
-                if count == 0:
-                    continue
-                self.visit(image, box, count, optimizer=optimizer, learning_rate=learning_rate,
-                           lbfgs_history=lbfgs_history, on_step=lambda x, t, terms, box=box: tile_step(box, x, t, terms),
-                           run_progress=lambda done: run_progress(reported))
-                if stopped:
-                    return image
-        return image
-
-
-def _inner(box: Box, padded: Box) -> Box:
-    """The core's box within its padded crop."""
-    return (box[0] - padded[0], box[1] - padded[0], box[2] - padded[2], box[3] - padded[2])
-
-
-VISIT_STEPS = 8
-"""Evaluations per visit to a tile. The whole picture's Gram can be met by any one part of
-it: a tile optimised for long while the others wait takes on all of the style and leaves
-them photographs (from the photo, two visits of 12 steps left one of two tiles nearly
-unpainted). Short visits in many sweeps share the work out as descent on the whole picture
-does, but each visit restarts L-BFGS, which wastes its first steps: 4 converged visibly
-less, 8 and 12 matched the untiled run's distances (256 px, two scales, tiles of 128)."""
-
-
-def sweeps_for(steps: int) -> int:
-    """Sweeps over the grid for ``steps`` evaluations per tile, in visits of about
-    :data:`VISIT_STEPS`."""
-    return max(1, round(steps / VISIT_STEPS))
+        top, left = box[0] - padded[0], box[2] - padded[2]
+        rows = tile[..., top:min(box[1], h - 1) - padded[0] + 1, left:box[3] - padded[2]]
+        cols = tile[..., top:box[1] - padded[0], left:min(box[3], w - 1) - padded[2] + 1]
+        dy, dx = rows[..., 1:, :] - rows[..., :-1, :], cols[..., :, 1:] - cols[..., :, :-1]
+        channels = tile.shape[-3] * tile.shape[0]
+        return dy.pow(2).sum() / (channels * (h - 1) * w) + dx.pow(2).sum() / (channels * h * (w - 1))

@@ -18,14 +18,17 @@ from torch import Tensor
 
 import brushwork.engine.color as color
 from brushwork.errors import InputError
-from brushwork.engine.devices import PRECISIONS, Precision, check_fits, fits, resolve_device, resolve_precision
-from brushwork.engine.features import VGG19_LAYERS, Pooling, check_layers, layer_stride, shared_extractor
+from brushwork.engine.devices import (PRECISIONS, Precision, check_fits, fits, memory_budget, memory_needed, resolve_device,
+                                      resolve_precision)
+from brushwork.engine.features import (VGG19_LAYERS, Pooling, VGGFeatures, check_layers, layer_channels, layer_stride,
+                                       shared_extractor)
 from brushwork.media.image_io import as_image, as_image_list, fit_long_side, labelled_grid, resize, tensor_to_pil
 from brushwork.engine.losses import ContentTarget, StyleTarget, energy_ratio, gram_matrix
 from brushwork.engine.optimize import (LossFn, Objective, OptimizerName, ProgressCallback, Term, Weights, paper_losses,
-                                      run_pyramid)
+                                      run_pyramid, style_term)
 from brushwork.options import check_fields, check_range, describe, option
-from brushwork.engine.tiled import DEFAULT_TILE, PICTURE_COPIES, TILE_MARGIN, TiledProblem, TileGrid, tiled_grams
+from brushwork.engine.tiled import (DEFAULT_TILE, MIN_TILE, PICTURE_COPIES, TILE_MARGIN, TILE_STEP, TiledObjective, TileGrid,
+                                   lbfgs_history_for, tiled_grams)
 from brushwork.engine.schedules import MultiScaleSchedule, WeightSchedule
 
 InitName = Literal["content", "noise", "image", "adain"]
@@ -40,7 +43,8 @@ class TransferConfig:
     """Every tunable of an optimisation run, with its default. Invalid values raise InputError."""
 
     size: int = option(512, "long side of the output in pixels", min=1, max=16384)
-    steps: int = option(30, "optimiser steps (loss evaluations) at the final scale", min=1, max=100_000)
+    steps: int = option(30, "optimiser steps (loss evaluations) at the reference size and at each finer scale",
+                        min=1, max=100_000)
     scales: int = option(3, "number of coarse-to-fine scales", min=1, max=8)
     scale_factor: float = option(2.0, "size ratio between successive scales", min=1.05, max=8.0)
     step_growth: float = option(2.0, "each coarser scale runs this many times the steps of the next finer one",
@@ -70,9 +74,16 @@ class TransferConfig:
     tv_schedule: WeightSchedule = option(WeightSchedule(), "TV weight multiplier over the run, e.g. geometric:10:1")
     precision: Precision = option("auto", "arithmetic of VGG-19: auto (bfloat16 where the hardware has it), float32, bfloat16",
                                 choices=PRECISIONS)
-    tile: int | None = option(None, "optimise each scale whose long side is over PX in tiles of PX, against the whole "
-                              "picture's targets; experimental: tiles can differ in strength (default: no tiles)",
-                              min=128, max=16384, whole=True)
+    reference_size: int = option(512, "every output's pyramid is the one of this long side, continued by the scale "
+                                 "factor up to the output's size with --steps at each finer scale; smaller outputs are "
+                                 "computed at it and scaled down, so a preview and a print look like one picture "
+                                 "(0: the pyramid ends at the output's size, and small outputs lose the photo)",
+                                 min=0, max=16384)
+    tile: int | None = option(None, "evaluate each scale whose long side is over PX in tiles of PX (the optimiser "
+                              "still sees the whole picture, so the result is the same; default: only the scales too "
+                              "large for memory, in tiles of 768)", min=128, max=16384, whole=True)
+    max_memory: float | None = option(None, "GiB the run may use; scales that would need more are evaluated in tiles "
+                                      "(default: the memory available)", min=1.0, max=65536.0, unit="GIB")
     seed: int = option(0, "random seed: the same seed gives the same image on the same machine", min=0, max=MAX_SEED)
     device: str = option("auto", "auto (CUDA, then MPS, then CPU), cpu, cuda, cuda:N or mps",
                          pattern=DEVICE_PATTERN.pattern)
@@ -105,7 +116,7 @@ def check_weight(name: str, value: float) -> None:
     check_range(name, value, 0.0, MAX_WEIGHT)
 
 
-RECONSTRUCT_CONFIG = TransferConfig(scales=1, steps=300, tv_weight=0.0)
+RECONSTRUCT_CONFIG = TransferConfig(scales=1, steps=300, tv_weight=0.0, reference_size=0)
 """Defaults of :func:`reconstruct`: the classic experiment runs at one scale from white noise
 with no smoothing, so that what a deep layer does not keep stays visibly lost."""
 
@@ -159,7 +170,7 @@ class PreparedStyles:
         if key not in self._grams:
             style = self.images[index]
             scaled = resize(style, _style_size(style, long_side, self.config.style_scale, self.min_side))
-            grid = tile_grid_for(tuple(scaled.shape[-2:]), self.layers, self.config)
+            grid = tile_grid_for(tuple(scaled.shape[-2:]), self.layers, self.config, self.device)
             if grid is not None:
                 self._grams[key] = tiled_grams(self.extractor, scaled, list(self.layer_weights), grid)
             else:
@@ -210,6 +221,7 @@ class _Job:
     finish_with: Tensor | None = None  # content whose chroma luminance mode restores
     like: Tensor | None = None  # the caller's image: the result takes its device and dtype
     extra: Mapping[str, tuple[LossFn, Term]] = field(default_factory=dict)  # more named terms (a temporal one, say)
+    work_size: tuple[int, int] | None = None  # the size optimised at, when larger than the output (see work_size_for)
 
 
 def _paper_weights(config: TransferConfig, *, content: bool = True, style: bool = True) -> dict[str, Term]:
@@ -219,48 +231,64 @@ def _paper_weights(config: TransferConfig, *, content: bool = True, style: bool 
             "tv": Term(config.tv_weight, config.tv_schedule)}
 
 
-def _history_bytes(size: tuple[int, int], config: TransferConfig) -> int:
+def _history_bytes(size: tuple[int, int], history: int, config: TransferConfig) -> int:
     """L-BFGS keeps two image-sized vectors per history entry (s and y), in float32."""
-    return 2 * config.lbfgs_history * 3 * size[0] * size[1] * 4 if config.optimizer == "lbfgs" else 0
+    return 2 * history * 3 * size[0] * size[1] * 4 if config.optimizer == "lbfgs" else 0
 
 
-def tile_grid_for(size: tuple[int, int], layers: Sequence[str], config: TransferConfig) -> TileGrid | None:
-    """The tiles a scale of ``size`` is optimised in (every scale longer than ``config.tile``),
-    or None to optimise it whole.
-
-    Tiling is asked for, never chosen for the user: on a 1024 px picture in tiles of 384 the
-    first version left seams (border gradients 1.7x the rest) and tiles of unequal strength
-    (style distances spread 5x against 1.6x untiled), though the small tests pass. A scale
-    too large for memory is refused with a pointer to ``--tile`` instead."""
-    if config.tile is None or max(size) <= config.tile:
+def tile_grid_for(size: tuple[int, int], layers: Sequence[str], config: TransferConfig,
+                  device: torch.device) -> TileGrid | None:
+    """The tiles a scale of ``size`` is evaluated in, or None to evaluate it in one pass:
+    tiles of ``config.tile`` when given (for scales longer than that); else, for a scale
+    that would not fit in memory whole, the largest tiles that do (fewer tiles waste less on
+    their margins), or :data:`DEFAULT_TILE` where none would (the memory check then refuses)."""
+    stride = max(layer_stride(name) for name in layers)
+    if config.tile is not None:
+        return TileGrid(*size, core=config.tile, margin=TILE_MARGIN, stride=stride) if max(size) > config.tile else None
+    if fits(size, layers, device, extra_bytes=_history_bytes(size, config.lbfgs_history, config),
+            limit_gib=config.max_memory):
         return None
-    return TileGrid(*size, core=config.tile, margin=TILE_MARGIN, stride=max(layer_stride(name) for name in layers))
+    budget = memory_budget(device, config.max_memory)
+    for core in range(max(size) // TILE_STEP * TILE_STEP, MIN_TILE - 1, -TILE_STEP):
+        grid = TileGrid(*size, core=core, margin=TILE_MARGIN, stride=stride)
+        if tiled_memory(grid, layers, config.content_layers, config) <= budget:
+            return grid
+    return TileGrid(*size, core=DEFAULT_TILE, margin=TILE_MARGIN, stride=stride)
+
+
+def tiled_memory(grid: TileGrid, layers: Sequence[str], content_layers: Sequence[str], config: TransferConfig) -> int:
+    """Bytes a scale evaluated on ``grid`` needs: one padded tile's activations, the
+    picture-sized buffers (:data:`PICTURE_COPIES`), the capped L-BFGS history and the
+    content's features kept per tile."""
+    size = (grid.height, grid.width)
+    padded = (min(size[0], grid.core + 2 * grid.margin), min(size[1], grid.core + 2 * grid.margin))
+    pixels = size[0] * size[1]
+    kept = sum(layer_channels(n) * pixels // layer_stride(n) ** 2 * 4 for n in content_layers)
+    return (memory_needed(padded, layers) + PICTURE_COPIES * 3 * pixels * 4 + kept
+            + _history_bytes(size, lbfgs_history_for(size, config.lbfgs_history), config))
 
 
 def check_output_size(size: tuple[int, int], layers: Sequence[str], config: TransferConfig,
-                      device: torch.device) -> None:
+                      device: torch.device, content_layers: Sequence[str] = ()) -> None:
     """Refuse an output the deepest layer cannot see, or whose run cannot fit in memory even
     in tiles (saying what would)."""
     deepest = max(layers, key=VGG19_LAYERS.index)
     min_side = layer_stride(deepest)
+    h, w = size
     if min(size) < min_side:
-        h, w = size
         raise InputError(f"output {w}x{h} is too small for layer {deepest}: it needs at least {min_side} px on each side")
-    grid = tile_grid_for(size, layers, config)
+    grid = tile_grid_for(size, layers, config, device)
     if grid is None:
-        try:
-            check_fits(size, layers, device, extra_bytes=_history_bytes(size, config))
-        except InputError as exc:
-            raise InputError(f"{exc}, or --tile {DEFAULT_TILE} to optimise it in tiles (experimental: see the "
-                             "README's High resolution)") from None
+        check_fits(size, layers, device, extra_bytes=_history_bytes(size, config.lbfgs_history, config),
+                   limit_gib=config.max_memory)
         return
-    padded = (min(size[0], grid.core + 2 * grid.margin), min(size[1], grid.core + 2 * grid.margin))
-    picture = PICTURE_COPIES * 3 * size[0] * size[1] * 4  # the picture, the content, their resized copies
-    if not fits(padded, layers, device, extra_bytes=_history_bytes(padded, config) + picture):
-        h, w = size
-        raise InputError(f"output size {w}x{h} does not fit in memory even in tiles of {grid.core} px (the picture "
-                         f"alone needs {picture / 2**30:.1f} GiB); use a smaller --size"
-                         + (" or a smaller --tile" if grid.core > 256 else ""))
+    need, have = tiled_memory(grid, layers, content_layers, config), memory_budget(device, config.max_memory)
+    if need <= have:
+        return
+    smaller = grid.core > MIN_TILE and tiled_memory(replace(grid, core=MIN_TILE), layers, content_layers, config) <= have
+    raise InputError(f"output size {w}x{h} needs about {need / 2**30:.1f} GiB even in tiles of {grid.core} px, but "
+                     f"only {have / 2**30:.1f} GiB is available; use a smaller --size"
+                     + (f" or --tile {MIN_TILE}" if smaller else ""))
 
 
 def check_transfer(
@@ -293,8 +321,9 @@ def check_transfer(
     if config.tile is not None and config.tile >= max(output_size):
         raise InputError(f"tile {config.tile} px is not smaller than the output ({max(output_size)} px), so nothing "
                          "would be tiled; give a smaller tile or none")
-    check_output_size(output_size, layers, config, device)
-    if mask_sizes is not None and any(m is not None for m in mask_sizes) and tile_grid_for(output_size, layers, config):
+    check_output_size(output_size, layers, config, device, config.content_layers)
+    if mask_sizes is not None and any(m is not None for m in mask_sizes) and tile_grid_for(output_size, layers, config,
+                                                                                         device):
         raise InputError("masks are not tiled yet, and this output is: give a smaller --size (or a larger --tile)")
     return output_size
 
@@ -303,7 +332,8 @@ def _run(job: _Job, config: TransferConfig, callback: ProgressCallback | None) -
     device = resolve_device(config.device)
     style_layers = config.style_layers if len(job.styles) else ()
     layers = tuple(dict.fromkeys(job.content_layers + style_layers))
-    check_output_size(job.output_size, layers, config, device)
+    work = job.work_size or job.output_size
+    check_output_size(work, layers, config, device, job.content_layers)
     extractor = shared_extractor(layers, config.pooling, resolve_precision(config.precision, device), device)
     styles = job.styles if isinstance(job.styles, PreparedStyles) else (
         PreparedStyles(job.styles, config, layers, device) if job.styles else None)
@@ -321,36 +351,42 @@ def _run(job: _Job, config: TransferConfig, callback: ProgressCallback | None) -
         return content_target, style_targets
 
     weights = {**job.weights, **{name: term for name, (_, term) in job.extra.items()}}
-    schedule = MultiScaleSchedule.pyramid(
-        *job.output_size, scales=config.scales, steps=config.steps, factor=config.scale_factor, step_growth=config.step_growth
-    )
-    grids = {size: tile_grid_for(size, layers, config) for size in schedule.sizes}
+    schedule = MultiScaleSchedule.pyramid(*work, scales=config.scales, steps=config.steps, factor=config.scale_factor,
+                                          step_growth=config.step_growth, reference=config.reference_size)
+    grids = {size: tile_grid_for(size, layers, config, device) for size in schedule.sizes}
     if job.extra and any(grids.values()):
         raise InputError(f"the {', '.join(job.extra)} term is not tiled: give a size that fits in memory")
-    final: Targets | None = None  # the output size's targets, when the balance needed them first
+    known: dict[tuple[int, int], Targets] = {}  # targets the balance needed first, kept for their scale
     if config.balance == "energy" and content is not None and styles is not None and weights["content"].weight > 0:
-        # The balance needs one forward pass (no gradients) at the output size; an output too
-        # large even for that takes it at a smaller size (a ratio of energies, nearly the same).
-        balance_size = job.output_size
+        # One forward pass (no gradients) at the reference size, so that the strength is the
+        # same at every output size; at the output's size without one, or a smaller size where
+        # even that would not fit (a ratio of energies, nearly the same).
+        balance_size = fit_long_side(*work, config.reference_size) if 0 < config.reference_size < max(work) else work
         if not fits(balance_size, layers, device):
-            balance_size = fit_long_side(*job.output_size, DEFAULT_TILE)
-        balance_targets = targets_at(balance_size)
-        if balance_size == job.output_size:
-            final = balance_targets
-        content_target, style_targets = balance_targets
+            balance_size = fit_long_side(*work, DEFAULT_TILE)
+        content_target, style_targets = known[balance_size] = targets_at(balance_size)
         content_feats = {n: getattr(content_target, f"target_{n}") for n in job.content_layers}
         ratio = sum(strength * energy_ratio(content_feats, {n: getattr(t, f"gram_{n}") for n in t.layer_weights},
                                             styles.layer_weights) for t, strength in style_targets)
         ratio /= sum(strength for _, strength in style_targets)
         weights["style"] = replace(weights["style"], weight=weights["style"].weight * min(max(ratio, 1e-3), 1e3))
 
-    def make_objective(size: tuple[int, int]) -> Objective | TiledProblem:
+    reference = fit_long_side(*work, config.reference_size) if 0 < config.reference_size < max(work) else None
+    look: dict[str, LossFn] = {}
+    if reference is not None and styles is not None and LOOK_WEIGHT > 0:
+        weights["look"] = replace(weights["style"], weight=weights["style"].weight * LOOK_WEIGHT)
+        look["look"] = _look_term(extractor, reference, styles.targets(reference, job.style_strengths, job.masks, job.blend))
+
+    def make_objective(size: tuple[int, int]) -> Objective | TiledObjective:
+        finer = look if max(size) > max(reference or size) else {}
         if grids[size] is not None:
             style_targets = [] if styles is None else styles.targets(size, job.style_strengths, job.masks, job.blend)
-            return TiledProblem(extractor, grids[size], weights, content=None if content is None else resize(content, size),
-                                content_layers={name: 1.0 for name in job.content_layers}, styles=style_targets)
-        content_target, style_targets = final if final is not None and size == job.output_size else targets_at(size)
-        losses = {**paper_losses(content_target, style_targets), **{name: fn for name, (fn, _) in job.extra.items()}}
+            return TiledObjective(extractor, grids[size], weights, content=None if content is None else resize(content, size),
+                                  content_layers={name: 1.0 for name in job.content_layers}, styles=style_targets,
+                                  whole=finer)
+        content_target, style_targets = known.pop(size) if size in known else targets_at(size)
+        losses = {**paper_losses(content_target, style_targets), **finer,
+                  **{name: fn for name, (fn, _) in job.extra.items()}}
         return Objective(extractor, losses, weights)
 
     finish = _finisher(job.finish_with, device)
@@ -360,9 +396,27 @@ def _run(job: _Job, config: TransferConfig, callback: ProgressCallback | None) -
             learning_rate=config.learning_rate, lbfgs_history=config.lbfgs_history,
             finish=finish, callback=callback,
         )
-    result = finish(result).clamp(0, 1)
+    result = resize(finish(result).clamp(0, 1), job.output_size)
     like = job.like if job.like is not None else torch.empty(0)
     return result.to(device=like.device, dtype=like.dtype if like.is_floating_point() else torch.float32)
+
+
+LOOK_WEIGHT = 1.0
+"""Weight, relative to the style's, of the reference size's style loss at the finer scales."""
+
+
+def _look_term(extractor: VGGFeatures, size: tuple[int, int], targets: Sequence[tuple[StyleTarget, float]]) -> LossFn:
+    """The style loss of the picture scaled down to the reference ``size``: at the scales
+    above it, this keeps the reference's look (its strokes and strength at that scale) while
+    the scale's own style loss adds the finer detail. Without it the finer scales repaint:
+    measured at 512 px, a 1024 px output's style distance was twice the 512 px output's."""
+    term = style_term(targets)
+
+    def look(image: Tensor, features: Mapping[str, Tensor]) -> Tensor:
+        small = resize(image, size)
+        return term(small, extractor(small))
+
+    return look
 
 
 def _finisher(chroma_source: Tensor | None, device: torch.device):
@@ -423,13 +477,29 @@ def stylize(
     elif config.preserve_color == "histogram":
         style_images = [color.match_color(s, content) for s in styles]
 
-    init = _initial_image(config, content, output_size, init_image, style_images, strengths, mask_list)
+    work_size = output_size if extra_losses else work_size_for(output_size, tuple(content.shape[-2:]), config)
+    init = _initial_image(config, content, work_size, init_image, style_images, strengths, mask_list)
     job = _Job(
         output_size, init, _paper_weights(config), content, config.content_layers,
         prepared if prepared is not None and config.preserve_color == "none" else style_images, strengths, mask_list,
         blend=all(m is None for m in mask_list), finish_with=finish_with, like=like, extra=dict(extra_losses or {}),
+        work_size=work_size,
     )
     return _run(job, config, callback)
+
+
+def work_size_for(output_size: tuple[int, int], content_size: tuple[int, int], config: TransferConfig) -> tuple[int, int]:
+    """The size an output is optimised at: its own, or for an output smaller than
+    ``config.reference_size`` that size (or the content's own, if smaller: a photo is never
+    enlarged to be worked on), scaled down at the end. VGG-19's filters have a fixed size in
+    pixels, so at 128 px its deep layers see the whole picture at once and the photo's
+    arrangement is lost; computed at the reference size, a thumbnail is the reference
+    picture in small. (Terms defined at the output's size, like the video's temporal one,
+    keep the output's size.)"""
+    work = min(config.reference_size, max(content_size))
+    if max(output_size) < work:
+        return fit_long_side(*content_size, work)
+    return output_size
 
 
 def _check_mask(mask: Any, index: int) -> Tensor:

@@ -81,6 +81,8 @@ def _add_config_options(
             kwargs.update(type=_schedule, metavar="SHAPE:START:END")
         elif info.get("whole") and default is None:  # an optional whole number, e.g. --tile
             kwargs.update(type=int, metavar="PX", help=info["help"])
+        elif "unit" in info and default is None:  # an optional number, e.g. --max-memory
+            kwargs.update(type=float, metavar=info["unit"], help=info["help"])
         elif isinstance(default, tuple) or default is None:
             kwargs.update(nargs="+", type=float if default is None else str, metavar="W" if default is None else "LAYER")
             kwargs["help"] = info["help"] if default is None else kwargs["help"]
@@ -416,7 +418,8 @@ def cmd_score(args: argparse.Namespace) -> None:
     notes = {"content_distance": "lower is closer to the content (relu4_2)",
              "style_distance": "lower is closer to the style (Gram, relu1_1..relu5_1)",
              "ssim": "higher keeps more of the content's structure (luminance)",
-             "style_swd": "lower is closer to the style (sliced Wasserstein, other layers)"}
+             "style_swd": "lower is closer to the style (sliced Wasserstein, other layers)",
+             "layout": "higher keeps more of the photo's composition (coarse luminance, 1 = all)"}
     for name, value in scores.items():
         print(f"{name:<17} {value:8.4f}   {notes[name]}")
 

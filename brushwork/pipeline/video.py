@@ -265,7 +265,7 @@ def _optimize_frame(image: Tensor, styles, config: TransferConfig, request: Vide
     m = motion.at(tuple(image.shape[-2:]))
     carried = warp(previous[1], m.flow)
     start = m.mask * carried + (1 - m.mask) * image  # where the flow fails, the photo itself
-    later = replace(config, scales=1, init="image")
+    later = replace(config, scales=1, init="image", reference_size=0)  # one scale, at the frame's size
     term = temporal_term(carried, m.mask)
     return stylize(image, styles, init_image=start, config=later, callback=callback,
                    extra_losses={"temporal": (term, Term(request.temporal_weight))})

@@ -3,7 +3,7 @@
 
 const $ = (id) => document.getElementById(id);
 const MAIN_OPTIONS = ["size", "steps", "style_weight", "content_weight", "tv_weight", "preserve_color", "init"];
-const HIDDEN_OPTIONS = ["device"];  // the server decides where jobs run
+const HIDDEN_OPTIONS = ["device", "max_memory"];  // the server decides where jobs run, and in how much memory
 const NETWORK_OPTIONS = ["size", "preserve_color"];  // what fast and adain take
 const state = { config: null, mode: "image", contents: [], video: null, styles: [], job: null, source: null, history: [], names: {} };
 const GALLERY_PAGE = 24;  // jobs the gallery shows; summaries only, refreshed every few seconds
