@@ -236,19 +236,25 @@ def _history_bytes(size: tuple[int, int], history: int, config: TransferConfig) 
     return 2 * history * 3 * size[0] * size[1] * 4 if config.optimizer == "lbfgs" else 0
 
 
+TILE_BUDGET_SHARE = 0.75
+"""Share of the memory budget the chosen tiles are planned to use: the estimate of a tiled
+scale (tile, picture buffers, history) is rougher than that of a whole one."""
+
+
 def tile_grid_for(size: tuple[int, int], layers: Sequence[str], config: TransferConfig,
                   device: torch.device) -> TileGrid | None:
     """The tiles a scale of ``size`` is evaluated in, or None to evaluate it in one pass:
     tiles of ``config.tile`` when given (for scales longer than that); else, for a scale
     that would not fit in memory whole, the largest tiles that do (fewer tiles waste less on
-    their margins), or :data:`DEFAULT_TILE` where none would (the memory check then refuses)."""
+    their margins) within :data:`TILE_BUDGET_SHARE` of the memory, or :data:`DEFAULT_TILE`
+    where none would (the memory check then refuses or accepts it)."""
     stride = max(layer_stride(name) for name in layers)
     if config.tile is not None:
         return TileGrid(*size, core=config.tile, margin=TILE_MARGIN, stride=stride) if max(size) > config.tile else None
     if fits(size, layers, device, extra_bytes=_history_bytes(size, config.lbfgs_history, config),
             limit_gib=config.max_memory):
         return None
-    budget = memory_budget(device, config.max_memory)
+    budget = memory_budget(device, config.max_memory) * TILE_BUDGET_SHARE
     for core in range(max(size) // TILE_STEP * TILE_STEP, MIN_TILE - 1, -TILE_STEP):
         grid = TileGrid(*size, core=core, margin=TILE_MARGIN, stride=stride)
         if tiled_memory(grid, layers, config.content_layers, config) <= budget:
