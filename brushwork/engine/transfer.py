@@ -81,7 +81,7 @@ class TransferConfig:
                                  min=0, max=16384)
     tile: int | None = option(None, "evaluate each scale whose long side is over PX in tiles of PX (the optimiser "
                               "still sees the whole picture, so the result is the same; default: only the scales too "
-                              "large for memory, in tiles of 768)", min=128, max=16384, whole=True)
+                              "large for memory, in the largest tiles that fit)", min=128, max=16384, whole=True)
     max_memory: float | None = option(None, "GiB the run may use; scales that would need more are evaluated in tiles "
                                       "(default: the memory available)", min=1.0, max=65536.0, unit="GIB")
     seed: int = option(0, "random seed: the same seed gives the same image on the same machine", min=0, max=MAX_SEED)
