@@ -236,3 +236,19 @@ def test_samples_are_listed(capsys):
     assert code == 0 and "sample:chelsea" in out and "sample:strokes" in out
     code, out, _ = run(capsys, "samples", "--json")
     assert code == 0 and json.loads(out)["sample:mosaic"].startswith("style")
+
+
+@pytest.mark.parametrize("command", ["transfer", "fast", "adain"])
+def test_an_output_the_disk_has_no_room_for_is_refused_before_work(tmp_path, capsys, image_files, monkeypatch, command):
+    """A 16384 px poster needs up to 1.5 GiB in 16 bits; the check is the uncompressed size."""
+    import shutil
+    from collections import namedtuple
+
+    content, style = image_files
+    usage = namedtuple("usage", "total used free")
+    monkeypatch.setattr(shutil, "disk_usage", lambda path: usage(2**30, 2**30 - 2**20, 2**20))  # 1 MiB free
+    out = tmp_path / "poster.png"
+    argv = [command, "starry_night", str(content)] if command == "fast" else [command, str(content), str(style)]
+    code, _, err = run(capsys, *argv, "-o", out, "--size", "1024", *(["--quiet"] if command != "adain" else []))
+    assert code == 2 and "not enough space" in err and "1024x" in err and len(err.strip().splitlines()) == 1, err
+    assert not out.exists()

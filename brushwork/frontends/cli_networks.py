@@ -20,8 +20,8 @@ from brushwork import __version__
 from brushwork.engine.devices import resolve_device
 from brushwork.errors import InputError
 from brushwork.engine.transfer import check_weight
-from brushwork.media.image_io import (check_output_path, check_writable_folder, fit_long_side, image_size, load_image, load_mask,
-                       resize, save_image, source_label)
+from brushwork.media.image_io import (check_output_path, check_room, check_writable_folder, fit_long_side, image_size,
+                                      load_image, load_mask, resize, save_image, source_label)
 from brushwork.frontends.progress import progress_bar
 from brushwork.media.paths import check_new, check_not_input, expand_inputs, folder_outputs, names_folder
 from brushwork.realtime.models import export_onnx, load_model, model_metadata, save_model, shipped_models
@@ -229,6 +229,7 @@ def cmd_fast(args: argparse.Namespace) -> Path | None:
     shapes = [image_size(path, "input image") for path in sources]
     if args.size:
         shapes = [fit_long_side(*shape, args.size) for shape in shapes]
+    check_room(targets[0], max(shapes, key=lambda shape: shape[0] * shape[1]), count=len(targets))
     groups: dict[tuple[int, int], list[int]] = {}
     for i, shape in enumerate(shapes):
         groups.setdefault(shape, []).append(i)
@@ -264,6 +265,7 @@ def cmd_adain(args: argparse.Namespace) -> Path:
     model = load_model(args.model, expect="adain")
     content = load_image(args.content, "content image", long_side=args.size)
     content = resize(content, fit_long_side(*content.shape[-2:], args.size))
+    check_room(args.output, tuple(content.shape[-2:]))
     styles = [load_image(s, "style image", long_side=args.style_size) for s in args.styles]
     masks = load_style_masks(args.masks, len(args.styles), long_side=args.size)
     network = model.network.to(resolve_device(args.device))

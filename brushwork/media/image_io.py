@@ -11,6 +11,7 @@ import contextlib
 import io
 import json
 import os
+import shutil
 import struct
 import tempfile
 import threading
@@ -313,6 +314,21 @@ class OutputFormat:
 
     def __post_init__(self) -> None:
         check_fields(self)
+
+
+def check_room(path: str | Path, size: tuple[int, int], output: OutputFormat = OutputFormat(), *, count: int = 1) -> None:
+    """Refuse, before any work, ``count`` outputs of at most ``size`` (h, w) whose files could
+    not fit in ``path``'s folder's free space. The bound is the uncompressed size (what a
+    poster's noisy strokes nearly reach in PNG and TIFF)."""
+    path = Path(path)
+    folder = path.parent if str(path.parent) else Path(".")
+    h, w = size
+    need = count * (h * w * 3 * output.depth // 8 + 2**20)
+    free = shutil.disk_usage(folder).free
+    if need > free:
+        what = f"a {w}x{h} output" if count == 1 else f"{count} outputs of up to {w}x{h}"
+        raise InputError(f"not enough space in {str(folder)!r} for {what}: up to {need / 2**20:.0f} MiB, "
+                         f"{free / 2**20:.0f} MiB free")
 
 
 def save_image(image: Tensor | Image.Image, path: str | Path, metadata: dict | None = None,

@@ -24,8 +24,8 @@ from torch import Tensor
 
 from brushwork.engine.devices import resolve_device, resolve_precision
 from brushwork.errors import InputError
-from brushwork.media.image_io import (OutputFormat, fit_long_side, image_size, load_image, load_mask, resize,
-                                      save_image)
+from brushwork.media.image_io import (OutputFormat, check_output_path, check_room, fit_long_side, image_size, load_image,
+                                      load_mask, resize, save_image)
 from brushwork.realtime.models import LoadedModel, load_model, model_metadata
 from brushwork.engine.optimize import Progress, ProgressCallback
 from brushwork.engine.transfer import PreparedStyles, TransferConfig, check_transfer, prepare_styles, stylize
@@ -129,6 +129,9 @@ def check_request(request: TransferRequest, *, read_masks: bool = True, read_mod
             load_mask(mask, f"mask {index}", long_side=config.size)
     if config.init == "image" and request.init_image is None:
         raise InputError("init 'image' needs an initial image")
+    if request.output is not None:
+        check_output_path(request.output)
+        check_room(request.output, size, request.output_format)
     return size
 
 
