@@ -1,4 +1,4 @@
-"""The command line of the trained networks: train-fast, train-adain, fast, adain, export.
+"""The command line of the trained networks: train-fast, train-adain, fast, adain, models, export.
 
 Like :mod:`brushwork.frontends.cli`, it only parses, calls the library and reports; training
 options and their defaults come from the config dataclasses of :mod:`brushwork.realtime.training`.
@@ -53,7 +53,8 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
                    "path below its folder, as PNG")
     p.add_argument("--overwrite", action="store_true", help="replace existing files in the output folder (without it "
                    "the run stops before writing anything)")
-    p.add_argument("--list", action="store_true", help="print the shipped models, one per line, name first")
+    p.add_argument("--list", action="store_true", help="print the shipped feed-forward models this command runs, one "
+                   "per line, name first (every kind: brushwork models)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     add_dataclass_options(p, FastOptions, "network options")
 
@@ -65,6 +66,8 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--weights", type=float, nargs="+", metavar="W", help="interpolation weight per style (default: equal)")
     p.add_argument("--masks", nargs="+", metavar="MASK", help="one grayscale mask per style (white = styled), or 'none'")
     add_dataclass_options(p, AdaINOptions, "network options")
+
+    p = sub.add_parser("models", help="list the shipped models by kind: feed-forward ones for `fast`, AdaIN for `adain`")
 
     p = sub.add_parser("export", help="export a trained model to ONNX")
     p.add_argument("model", help="a shipped model's name or a .safetensors file")
@@ -197,13 +200,7 @@ def cmd_train_adain(args: argparse.Namespace) -> Path:
 
 def cmd_fast(args: argparse.Namespace) -> Path | None:
     if args.list:
-        for name, path in shipped_models().items():
-            meta = model_metadata(path)
-            training = meta.get("training", {})
-            source = Path(str(meta.get("style") or meta.get("styles") or "")).name or "?"
-            kind = "feed-forward" if meta["kind"] == "fast" else "AdaIN, any style"
-            print(f"{name}\t{kind}; trained on {source}, {meta.get('steps_done', training.get('steps', '?'))} steps at "
-                  f"{training.get('size', '?')} px")
+        _print_models("fast")
         return None
     if not args.model or not args.inputs or not args.output:
         raise InputError("give a MODEL, at least one INPUT and -o OUTPUT (or --list)")
@@ -257,6 +254,26 @@ def cmd_fast(args: argparse.Namespace) -> Path | None:
     return out if to_folder else targets[0]
 
 
+KINDS = {"fast": "feed-forward, one style (brushwork fast NAME)", "adain": "AdaIN, any style (brushwork adain --model NAME)"}
+
+
+def _print_models(kind: str) -> None:
+    """The shipped models of ``kind``, one per line: name, tab, what it is and how it was trained."""
+    for name, path in shipped_models().items():
+        meta = model_metadata(path)
+        if meta["kind"] != kind:
+            continue
+        training = meta.get("training", {})
+        source = Path(str(meta.get("style") or meta.get("styles") or "")).name or "?"
+        print(f"{name}\t{KINDS[kind]}; trained on {source}, {meta.get('steps_done', training.get('steps', '?'))} steps "
+              f"at {training.get('size', '?')} px")
+
+
+def cmd_models(args: argparse.Namespace) -> None:
+    for kind in KINDS:
+        _print_models(kind)
+
+
 def cmd_adain(args: argparse.Namespace) -> Path:
     options = options_from(args, AdaINOptions)  # the ranges, before any work
     check_weights("--weights", args.weights, len(args.styles))
@@ -294,4 +311,4 @@ def cmd_export(args: argparse.Namespace) -> Path:
 
 
 COMMANDS = {"train-fast": cmd_train_fast, "train-adain": cmd_train_adain, "fast": cmd_fast, "adain": cmd_adain,
-            "export": cmd_export}
+            "models": cmd_models, "export": cmd_export}

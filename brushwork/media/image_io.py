@@ -320,8 +320,9 @@ def check_room(path: str | Path, size: tuple[int, int], output: OutputFormat = O
     """Refuse, before any work, ``count`` outputs of at most ``size`` (h, w) whose files could
     not fit in ``path``'s folder's free space. The bound is the uncompressed size (what a
     poster's noisy strokes nearly reach in PNG and TIFF)."""
-    path = Path(path)
-    folder = path.parent if str(path.parent) else Path(".")
+    folder = Path(path).absolute().parent
+    while not folder.exists() and folder != folder.parent:  # a folder of outputs not made yet: its disk
+        folder = folder.parent
     h, w = size
     need = count * (h * w * 3 * output.depth // 8 + 2**20)
     free = shutil.disk_usage(folder).free

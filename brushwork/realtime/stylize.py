@@ -50,8 +50,8 @@ class NetworkOptions:
 class FastOptions(NetworkOptions):
     """Options of ``brushwork fast``."""
 
-    size: int | None = option(None, "resize so the long side is PX (default: keep each input's size)", min=16, max=8192,
-                              whole=True)
+    size: int = option(512, "long side of each output in pixels, as for transfer and adain (inputs of other sizes "
+                       "are resized first)", min=16, max=8192, whole=True)
     batch: int = option(4, "images per forward pass, among images of one size", min=1, max=256)
 
 
@@ -60,7 +60,7 @@ class AdaINOptions(NetworkOptions):
     """Options of ``brushwork adain``."""
 
     alpha: float = option(1.0, "0 keeps the content, 1 is full style", min=0.0, max=1.0)
-    size: int = option(512, "long side of the output", min=16, max=8192)
+    size: int = option(512, "long side of the output in pixels, as for transfer and fast", min=16, max=8192)
     style_size: int = option(512, "long side of each style image", min=16, max=8192)
 
 
