@@ -192,17 +192,6 @@ class TiledObjective:
         self._content_norms = {name: max(v, 1e-8) for name, v in norms.items()}
         self.content = None
 
-    @torch.no_grad()
-    def grams(self, image: Tensor) -> dict[str, Tensor]:
-        """The picture's Gram matrices at the style layers, averaged over positions."""
-        sums: dict[str, Tensor] = {}
-        for box in self.boxes:
-            padded = self.grid.padded(box)
-            feats = core_of(self.extractor(crop(image, padded)), box, padded, self.grid)
-            for name in self.style_layers:
-                sums[name] = sums.get(name, 0) + gram_sum(feats[name])
-        return {name: sums[name] / self.counts[name] for name in self.style_layers}
-
     def evaluate(self, image: Tensor, progress: float = 0.0) -> tuple[Tensor, dict[str, Tensor]]:
         """The weighted total and each term at ``image`` (weights at ``progress``); the
         gradient is left in ``image.grad``, as ``backward()`` would."""
@@ -215,7 +204,10 @@ class TiledObjective:
         use_tv = weights.get("tv", 0.0) > 0
         slopes: dict[str, Tensor] = {}
         if use_style:
-            grams = self.grams(image)
+            grams = tiled_grams(self.extractor, image, self.style_layers, self.grid)
+            values["style"] = sum(strength * sum(w * relative_squared_error(grams[n], getattr(t, f"gram_{n}"))
+                                                 for n, w in t.layer_weights.items())
+                                  for t, strength in self.styles)
             for name in self.style_layers:
                 slopes[name] = torch.zeros_like(grams[name])
             for target, strength in self.styles:
@@ -224,7 +216,6 @@ class TiledObjective:
                     scale = goal.pow(2).sum().clamp_min(1e-12)
                     # d/dG of ||G - T||^2 / ||T||^2, and G = (sum over positions) / N
                     slopes[name] += strength * w * 2 * (grams[name] - goal) / (scale * self.counts[name])
-        sums: dict[str, Tensor] = {}
         grad = torch.zeros_like(image)
         content_sum, tv_sum = zero.clone(), zero.clone()
         for box in self.boxes:
@@ -234,12 +225,8 @@ class TiledObjective:
             if use_style or use_content:
                 feats = core_of(self.extractor(tile), box, padded, self.grid)
                 if use_style:
-                    parts = {n: gram_sum(feats[n]) for n in self.style_layers}
-                    for n, part in parts.items():
-                        sums[n] = sums.get(n, 0) + part.detach()
-                    total = total + weights["style"] * sum(
-                        (slopes[n] * parts[n]).sum()
-                        for n in self.style_layers)
+                    total = total + weights["style"] * sum((slopes[n] * gram_sum(feats[n])).sum()
+                                                           for n in self.style_layers)
                 if use_content:
                     targets = self._content_targets[box]
                     part = sum(w * (feats[n].float() - targets[n].float()).pow(2).sum() / self._content_norms[n]
@@ -253,11 +240,6 @@ class TiledObjective:
             if total.requires_grad:
                 total.backward()
                 crop(grad, padded).add_(tile.grad)
-        if use_style:
-            grams = {n: sums[n] / self.counts[n] for n in self.style_layers}
-            values["style"] = sum(strength * sum(w * relative_squared_error(grams[n], getattr(t, f"gram_{n}"))
-                                                 for n, w in t.layer_weights.items())
-                                  for t, strength in self.styles)
         if use_content:
             values["content"] = content_sum
         if use_tv:
