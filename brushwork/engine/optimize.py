@@ -159,10 +159,12 @@ def optimize_image(
     lbfgs_history: int = 50,
     on_step: Callable[[Tensor, Tensor, dict[str, Tensor]], None] | None = None,
     run_progress: Callable[[int], float] | None = None,
+    in_place: bool = False,
 ) -> Tensor:
     """Minimise ``objective`` over the pixels of ``image`` for ``steps`` loss evaluations.
 
-    Returns a new tensor; ``image`` is not modified. ``on_step(image, total, terms)`` is
+    Returns a new tensor; ``image`` is not modified, unless ``in_place`` hands it over (one
+    picture-sized buffer less, for a caller that has no further use for it). ``on_step(image, total, terms)`` is
     called after every evaluation; it may raise :class:`StopOptimization`.
     ``run_progress(done)`` maps evaluations done here to the fraction of the whole run
     done, which drives weight schedules (default: ``done / steps``). ``objective`` is an
@@ -170,7 +172,8 @@ def optimize_image(
     :class:`~brushwork.engine.tiled.TiledObjective`: the optimiser sees the whole picture either way.
     """
     run_progress = run_progress or (lambda done: done / steps)
-    x = image.detach().clone(memory_format=torch.contiguous_format).requires_grad_(True)
+    x = image.detach() if in_place and image.is_contiguous() else image.detach().clone(memory_format=torch.contiguous_format)
+    x.requires_grad_(True)
     opt = _make_optimizer(optimizer, x, steps, learning_rate, min(lbfgs_history, objective.history_limit))
     done = 0
 
@@ -224,7 +227,9 @@ def run_pyramid(
     rate: float | None = None  # seconds per unit of work, averaged over the recent steps
     stopped = False
     for index, (size, steps) in enumerate(zip(schedule.sizes, schedule.steps)):
-        image = resize(image, size)
+        resized = resize(image, size)
+        handed_over = resized is not image  # a fresh copy (not the caller's init): optimised in place
+        image = resized
         objective = make_objective(size)
         first_step = step
 
@@ -254,7 +259,7 @@ def run_pyramid(
                 raise
 
         settings = dict(optimizer=optimizer, learning_rate=learning_rate, lbfgs_history=lbfgs_history, on_step=on_step,
-                        run_progress=lambda done, first=first_step: (first + done) / total_steps)
+                        run_progress=lambda done, first=first_step: (first + done) / total_steps, in_place=handed_over)
         image = optimize_image(image, objective, steps, **settings)
         if stopped:
             break

@@ -50,10 +50,13 @@ TILE_MARGIN = 96
 """Context around each core, a multiple of the deepest stride (16), past VGG-19's reach at
 relu5_1 (about 90 px each way): the cores' features and the tiles' summed gradient are the
 whole picture's to float error (tested; 64 px leaves the gradient off by 0.1%, 48 px by 3%)."""
-PICTURE_COPIES = 10
-"""Picture-sized float32 buffers a tiled scale keeps: the picture and its gradient, L-BFGS's
-working vectors (flat gradient, previous gradient, direction, two-loop copy), the content at
-the output size and at this scale, the previous scale's result and its resized copy."""
+PICTURE_COPIES = 8
+"""Picture-sized float32 buffers a tiled scale keeps: the picture (optimised in place in
+the upsampled previous result), its gradient, L-BFGS's working vectors (flat gradient,
+previous gradient, direction, two-loop copy), the content at this scale and one passing
+copy (a whole-picture term's gradient, a new history pair). At 8192x3808 the estimate with
+10 (before the initial image and the previous result were dropped) was 12% over the peak
+measured."""
 HISTORY_BYTES = 2 * 2**30
 """L-BFGS history a tiled scale may keep (two picture-sized vectors per entry): 7 entries at
 4096x2731. From the photo at 512 px, 60 steps, histories of 5 and 10 ended within 7% and 3%

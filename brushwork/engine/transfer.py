@@ -211,7 +211,7 @@ class _Job:
     """What one run optimises, before it is cut to the sizes of the pyramid."""
 
     output_size: tuple[int, int]
-    init: Tensor
+    init: Tensor | None  # the starting image; taken (set to None) by _run once cut to the first scale
     weights: Weights
     content: Tensor | None = None
     content_layers: tuple[str, ...] = ()
@@ -397,9 +397,12 @@ def _run(job: _Job, config: TransferConfig, callback: ProgressCallback | None) -
         return Objective(extractor, losses, weights)
 
     finish = _finisher(job.finish_with, device)
+    # The run starts from the first scale: the initial image at the output's size is dropped
+    # (at 8192 px, one picture-sized buffer less for the whole run).
+    first, job.init = resize(job.init, schedule.sizes[0]).to(device), None
     with torch.enable_grad():
         result = run_pyramid(
-            schedule, make_objective, job.init.to(device), optimizer=config.optimizer,
+            schedule, make_objective, first, optimizer=config.optimizer,
             learning_rate=config.learning_rate, lbfgs_history=config.lbfgs_history,
             finish=finish, callback=callback,
         )
@@ -485,9 +488,9 @@ def stylize(
         style_images = [color.match_color(s, content) for s in styles]
 
     work_size = output_size if extra_losses else work_size_for(output_size, tuple(content.shape[-2:]), config)
-    init = _initial_image(config, content, work_size, init_image, style_images, strengths, mask_list)
     job = _Job(
-        output_size, init, _paper_weights(config), content, config.content_layers,
+        output_size, _initial_image(config, content, work_size, init_image, style_images, strengths, mask_list),
+        _paper_weights(config), content, config.content_layers,
         prepared if prepared is not None and config.preserve_color == "none" else style_images, strengths, mask_list,
         blend=all(m is None for m in mask_list), finish_with=finish_with, like=like, extra=dict(extra_losses or {}),
         work_size=work_size,
@@ -567,8 +570,9 @@ def reconstruct(
     like, content = content, as_image(content, "content image")
     check_layers([layer])
     size = fit_long_side(*content.shape[-2:], config.size)
-    init = _noise_like((1, 3, *size), config.seed, torch.device("cpu"))
-    return _run(_Job(size, init, _paper_weights(config, style=False), content, (layer,), like=like), config, callback)
+    job = _Job(size, _noise_like((1, 3, *size), config.seed, torch.device("cpu")), _paper_weights(config, style=False),
+               content, (layer,), like=like)
+    return _run(job, config, callback)
 
 
 def synthesize_texture(
@@ -588,9 +592,8 @@ def synthesize_texture(
         check_layers(layers)
         config = replace(config, style_layers=tuple(layers), style_layer_weights=None)
     size = fit_long_side(*style.shape[-2:], config.size)
-    init = _noise_like((1, 3, *size), config.seed, torch.device("cpu"))
-    job = _Job(size, init, _paper_weights(config, content=False), styles=[style], style_strengths=[1.0], masks=[None],
-               like=like)
+    job = _Job(size, _noise_like((1, 3, *size), config.seed, torch.device("cpu")), _paper_weights(config, content=False),
+               styles=[style], style_strengths=[1.0], masks=[None], like=like)
     return _run(job, config, callback)
 
 
