@@ -28,16 +28,17 @@ def test_pyramid_doubles_up_to_the_output_size():
 
 def test_every_output_size_shares_the_pyramid_of_the_reference_size():
     """The coarse scales, where composition and large strokes are set, are the same for a
-    512 px preview and a 2048 px print; the print adds finer scales of ``steps`` each."""
-    preview = MultiScaleSchedule.pyramid(341, 512, scales=3, steps=30, step_growth=2.0, reference=512)
-    final = MultiScaleSchedule.pyramid(1365, 2048, scales=3, steps=30, step_growth=2.0, reference=512)
+    512 px preview and a 2048 px print; the print adds finer scales of ``refine_steps`` each."""
+    preview = MultiScaleSchedule.pyramid(341, 512, scales=3, steps=30, step_growth=2.0, reference=512, refine_steps=10)
+    final = MultiScaleSchedule.pyramid(1365, 2048, scales=3, steps=30, step_growth=2.0, reference=512, refine_steps=10)
     assert preview.sizes == ((85, 128), (170, 256), (341, 512)) and preview.steps == (120, 60, 30)
     assert final.sizes[:3] == preview.sizes and final.steps[:3] == preview.steps
-    assert final.sizes[3:] == ((682, 1024), (1365, 2048)) and final.steps[3:] == (30, 30)
+    assert final.sizes[3:] == ((682, 1024), (1365, 2048)) and final.steps[3:] == (10, 10)
+    assert MultiScaleSchedule.pyramid(1365, 2048, scales=3, steps=30, reference=512).steps[3:] == (30, 30)
     assert MultiScaleSchedule.pyramid(341, 512, scales=3, steps=30, reference=0) == \
         MultiScaleSchedule.pyramid(341, 512, scales=3, steps=30)
-    odd = MultiScaleSchedule.pyramid(400, 600, scales=3, steps=30, reference=512)
-    assert odd.sizes[-2:] == ((341, 512), (400, 600))  # the output's own size is always the last
+    odd = MultiScaleSchedule.pyramid(400, 600, scales=3, steps=30, reference=512, refine_steps=10)
+    assert odd.sizes[-2:] == ((341, 512), (400, 600)) and odd.steps[-1] == 10  # the output's own size is always the last
 
 
 def test_coarser_scales_can_run_more_steps():

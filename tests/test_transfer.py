@@ -9,7 +9,7 @@ from brushwork.engine.color import rgb_to_yiq
 from brushwork.errors import InputError
 from brushwork.engine.features import VGGFeatures
 from brushwork.media.image_io import resize
-from brushwork.engine.losses import StyleTarget, content_loss
+from brushwork.engine.losses import StyleTarget, content_loss, gram_matrix
 from brushwork.engine.optimize import StopOptimization
 from brushwork.engine.schedules import WeightSchedule
 from brushwork.engine.transfer import TransferConfig, reconstruct, stylize, synthesize_texture, work_size_for
@@ -287,3 +287,19 @@ def test_scales_above_the_reference_keep_its_look(content, style):
     stylize(content, [style], config=replace(FAST, steps=3, reference_size=48),
             callback=lambda e: look.setdefault(e.size, e.losses["look"]))
     assert look[(64, 96)] > 0 and all(value == 0 for size, value in look.items() if max(size) <= 48), look
+
+
+def test_the_look_holds_the_reference_layout_too(content, style):
+    """The look term is the reference's whole objective: its content half is nothing on the
+    photo itself and grows on the photo turned upside down."""
+    from brushwork.engine.transfer import _look_term
+    from brushwork.engine.losses import ContentTarget
+
+    extractor = VGGFeatures(("relu3_1", "relu4_2"))
+    small = resize(content, (32, 48))
+    target = ContentTarget({"relu4_2": extractor(small)["relu4_2"]})
+    styles = [(StyleTarget({"relu3_1": gram_matrix(extractor(resize(style, (32, 48)))["relu3_1"])}), 1.0)]
+    with_content, style_only = (_look_term(extractor, (32, 48), styles, target, share) for share in (1.0, 0.0))
+    flipped = content.flip(-2)
+    assert float(with_content(content, {}) - style_only(content, {})) < 1e-4
+    assert float(with_content(flipped, {}) - style_only(flipped, {})) > 0.1

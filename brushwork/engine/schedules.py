@@ -72,7 +72,7 @@ class MultiScaleSchedule:
     @classmethod
     def pyramid(
         cls, height: int, width: int, *, scales: int, steps: int, factor: float = 2.0, step_growth: float = 1.0,
-        reference: int = 0,
+        reference: int = 0, refine_steps: int | None = None,
     ) -> "MultiScaleSchedule":
         """``scales`` sizes ending at (height, width), each ``factor`` times the previous.
 
@@ -82,11 +82,13 @@ class MultiScaleSchedule:
         fall below :data:`MIN_SIDE` are dropped.
 
         With a ``reference`` long side smaller than the output's, the pyramid is the one that
-        ends at ``reference``, continued by ``factor`` up to the output's size with ``steps``
-        steps at each finer scale. Every output size then shares the coarse scales, where the
-        composition and the large strokes are laid down, so a large final looks like the
-        reference-sized preview with finer detail; the finer scales only refine.
+        ends at ``reference``, continued by ``factor`` up to the output's size with
+        ``refine_steps`` (default ``steps``) at each finer scale. Every output size then shares
+        the coarse scales, where the composition and the large strokes are laid down, so a
+        large final looks like the reference-sized preview with finer detail; the finer scales
+        only refine.
         """
+        refine = steps if refine_steps is None else refine_steps
         long_side = max(height, width)
         base = min(reference, long_side) if reference > 0 else long_side
         base_h, base_w = (height, width) if base == long_side else (
@@ -101,11 +103,11 @@ class MultiScaleSchedule:
         finer = base * factor
         while finer < long_side:
             sizes.append((max(1, round(height * finer / long_side)), max(1, round(width * finer / long_side))))
-            counts.append(steps)
+            counts.append(refine)
             finer *= factor
         if sizes[-1] != (height, width):
             sizes.append((height, width))
-            counts.append(steps)
+            counts.append(steps if base == long_side else refine)
         return cls(tuple(sizes), tuple(counts))
 
     @property
