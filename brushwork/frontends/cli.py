@@ -7,6 +7,7 @@ CLI never restates a default. Bad input exits with status 2 and one line on stde
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import glob
 import json
@@ -29,6 +30,7 @@ from brushwork.engine.devices import resolve_device
 from brushwork.engine.metrics import score
 from brushwork.engine.optimize import Progress
 from brushwork.pipeline.batch import MANIFEST, BatchItem, plan_batch, run_batch
+from brushwork.pipeline.cluster import INSTALL_HINT, RaySettings, check_ray_installed, ray_executor
 from brushwork.studio.jobs import LOOPBACK, StudioSettings
 from brushwork.options import describe
 from brushwork.pipeline.runner import METHODS, Runner, TransferRequest
@@ -180,6 +182,14 @@ def build_parser() -> argparse.ArgumentParser:
                    "with the same parameters is skipped, and one with other parameters stops the batch)")
     p.add_argument("--no-score", action="store_true", help="leave the brushwork score figures out of the manifest")
     p.add_argument("--quiet", action="store_true", help="no progress bars; one line per finished item")
+    ray_help = describe(RaySettings)
+    p.add_argument("--ray", nargs="?", const="", metavar="ADDRESS", help="run the items as Ray tasks: on the cluster at "
+                   "ADDRESS (or $RAY_ADDRESS), else on a Ray instance started on this machine for the batch; needs "
+                   f"{INSTALL_HINT}")
+    p.add_argument("--workers", type=int, metavar="N", help=f"with --ray: {ray_help['workers']['help']}")
+    p.add_argument("--threads-per-worker", type=int, metavar="T",
+                   help=f"with --ray: {ray_help['threads_per_worker']['help']} (default: "
+                        f"{ray_help['threads_per_worker']['default']})")
     _add_config_options(p, skip=("init",), presets=True)
 
     p = sub.add_parser("video", help="stylize a video without flicker (optical flow), keeping its timing and sound")
@@ -474,6 +484,13 @@ def cmd_batch(args: argparse.Namespace) -> int:
         raise InputError("give INPUTS and --style STYLE (or --pairs FILE.csv)")
     if args.method == "fast" and not args.model:
         raise InputError("--method fast needs --model (a shipped name or a .safetensors file)")
+    if args.ray is None and (args.workers is not None or args.threads_per_worker is not None):
+        raise InputError("--workers and --threads-per-worker go with --ray")
+    ray = None if args.ray is None else RaySettings(
+        address=args.ray or None, workers=args.workers,
+        **({} if args.threads_per_worker is None else {"threads_per_worker": args.threads_per_worker}))
+    if ray is not None:
+        check_ray_installed()
     out = Path(args.output)
     if out.exists() and not out.is_dir():
         raise InputError(f"output {args.output!r} is a file; a batch writes into a folder")
@@ -490,10 +507,14 @@ def cmd_batch(args: argparse.Namespace) -> int:
         overall.set_description_str("batch", refresh=False)
     reporter = Reporter(quiet=args.quiet, position=1)
 
-    def on_item(index: int, item: BatchItem, line: dict) -> None:
+    finished = 0
+
+    def on_item(index: int, item: BatchItem, line: dict) -> None:  # in the order items finish (any, on Ray)
+        nonlocal finished
+        finished += 1
         reporter.close()
         args.written.extend([item.output] if line["status"] == "done" else [])
-        text = f"[{index + 1}/{len(items)}] {line['status']} {item.output}" + (f": {line['error']}" if line["error"] else "")
+        text = f"[{finished}/{len(items)}] {line['status']} {item.output}" + (f": {line['error']}" if line["error"] else "")
         if overall is None:
             print(text, flush=True)
             return
@@ -503,8 +524,9 @@ def cmd_batch(args: argparse.Namespace) -> int:
             overall.write(text)
 
     try:
-        summary = run_batch(items, request, out / MANIFEST, force=args.force, scores=not args.no_score,
-                            on_item=on_item, callback=reporter)
+        with contextlib.nullcontext(None) if ray is None else ray_executor(ray, scores=not args.no_score) as executor:
+            summary = run_batch(items, request, out / MANIFEST, force=args.force, scores=not args.no_score,
+                                on_item=on_item, callback=reporter, executor=executor)
     finally:
         reporter.close()
         if overall is not None:

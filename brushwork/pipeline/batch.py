@@ -16,7 +16,7 @@ import json
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Literal, Sequence
+from typing import Any, Callable, Iterator, Literal, Sequence
 
 from brushwork.engine.devices import release_memory
 from brushwork.errors import BrushworkError, InputError
@@ -120,6 +120,28 @@ def check_resumable(items: Sequence[BatchItem], requests: Sequence[TransferReque
     return done
 
 
+Pending = tuple[int, TransferRequest, dict[str, Any]]
+"""An item to run: its index in the batch, its request, and its manifest line so far."""
+Executor = Callable[[Sequence[Pending]], Iterator[tuple[int, dict[str, Any]]]]
+"""Runs pending items and yields (index, manifest line) as each finishes, in any order:
+one after another here (:func:`local_executor`), or on a Ray cluster
+(:mod:`brushwork.pipeline.cluster`)."""
+
+
+def local_executor(runner: Runner | None = None, *, scores: bool = True,
+                   callback: ProgressCallback | None = None) -> Executor:
+    """Items one after another in this process, with one :class:`Runner` (styles prepared once)."""
+    runner = runner or Runner()
+
+    def execute(pending: Sequence[Pending]) -> Iterator[tuple[int, dict[str, Any]]]:
+        for index, request, base in pending:
+            line = run_item(runner, request, base, scores, callback)
+            release_memory()
+            yield index, line
+
+    return execute
+
+
 def run_batch(
     items: Sequence[BatchItem],
     make_request: Callable[[BatchItem], TransferRequest],
@@ -130,42 +152,47 @@ def run_batch(
     runner: Runner | None = None,
     on_item: Callable[[int, BatchItem, dict[str, Any]], None] | None = None,
     callback: ProgressCallback | None = None,
+    executor: Executor | None = None,
 ) -> BatchSummary:
     """Run every item not already done; ``on_item(index, item, line)`` after each one.
 
     ``make_request`` builds an item's request (its output set); the manifest is rewritten
     atomically after every item, so that it is complete whenever the batch stops.
+    ``executor`` runs the items (default: :func:`local_executor` with ``runner``, ``scores``
+    and ``callback``); whichever runs them, skipping, the manifest and the summary are these.
     """
-    runner = runner or Runner()
+    executor = executor or local_executor(runner, scores=scores, callback=callback)
     requests = [make_request(item) for item in items]
     already = check_resumable(items, requests, force=force)
     earlier = _read_manifest(manifest)
     summary = BatchSummary()
     lines: dict[str, dict[str, Any]] = {}
-    for index, (item, request, skip) in enumerate(zip(items, requests, already)):
-        key = str(item.output)
-        base = {"content": item.content, "style": item.style, "output": key, "method": request.method,
-                "seed": request.config.seed, "parameters": request.parameters()}
-        if skip:
-            line = {**earlier.get(key, {}), **base, "status": "skipped"}
-            summary.skipped += 1
-        else:
-            line = _run_item(runner, request, base, scores, callback)
-            if line["status"] == "done":
-                summary.done += 1
-            else:
-                summary.failed += 1
-        lines[key] = line
-        release_memory()
+    pending: list[Pending] = []
+
+    def record(index: int, line: dict[str, Any]) -> None:
+        item = items[index]
+        lines[str(item.output)] = line
+        setattr(summary, line["status"], getattr(summary, line["status"]) + 1)
         _write_manifest(manifest, [lines.get(str(i.output), earlier.get(str(i.output))) for i in items])
         if on_item is not None:
             on_item(index, item, line)
+
+    for index, (item, request, skip) in enumerate(zip(items, requests, already)):
+        base = {"content": item.content, "style": item.style, "output": str(item.output), "method": request.method,
+                "seed": request.config.seed, "parameters": request.parameters()}
+        if skip:
+            record(index, {**earlier.get(str(item.output), {}), **base, "status": "skipped"})
+        else:
+            pending.append((index, request, base))
+    for index, line in executor(pending):
+        record(index, line)
     summary.lines = [lines[str(i.output)] for i in items]
     return summary
 
 
-def _run_item(runner: Runner, request: TransferRequest, base: dict[str, Any], scores: bool,
-              callback: ProgressCallback | None) -> dict[str, Any]:
+def run_item(runner: Runner, request: TransferRequest, base: dict[str, Any], scores: bool,
+             callback: ProgressCallback | None = None) -> dict[str, Any]:
+    """Run one request; its manifest line (``base`` with status, seconds, scores, error)."""
     start = time.perf_counter()
     try:
         request.output.parent.mkdir(parents=True, exist_ok=True)

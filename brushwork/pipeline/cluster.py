@@ -1,0 +1,236 @@
+"""Ray as a second way to run a batch: the same requests and manifest, on a cluster.
+
+Brushwork does not schedule work across machines itself; Ray does (``pip install
+'brushwork[ray]'``). :func:`ray_executor` is an :data:`~brushwork.pipeline.batch.Executor`:
+:func:`~brushwork.pipeline.batch.run_batch` plans, skips what is done and keeps the manifest
+exactly as for a local batch, and only the running of items moves to Ray tasks.
+
+The scheme, and why:
+
+- **Inputs travel, outputs come back.** The driver reads each input file once and puts its
+  bytes in Ray's object store; a worker writes them to a local cache (named by their hash)
+  and runs the request there; the encoded output file (with its metadata) returns to the
+  driver, which writes it atomically into the output folder. So a cluster without shared
+  storage works as one with it, and outputs are never half-written on some node's disk.
+  The metadata records the driver's paths, so a resumed batch recognises its outputs.
+- **One model per worker.** Each worker process keeps one
+  :class:`~brushwork.pipeline.runner.Runner` for as long as it lives: VGG-19, a network or
+  a style's targets are loaded once per worker, not once per item.
+- **Nothing lost.** Tasks are not retried by Ray but by the driver, which sees why a task
+  failed: an item whose worker process or node died runs again on whichever worker is free,
+  up to ``retries`` times, and its manifest line counts the ``attempts``. A driver stopped
+  mid-batch leaves a manifest of what finished; run again, the batch skips those.
+- **At most ``workers`` items in flight**, each asking Ray for ``threads_per_worker`` CPUs
+  (and one GPU where the cluster has them), so the inputs in the object store stay bounded
+  however long the batch.
+"""
+
+from __future__ import annotations
+
+import collections
+import contextlib
+import hashlib
+import importlib.util
+import os
+import socket
+import sys
+import tempfile
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any, Iterator, Sequence
+
+from brushwork.errors import InputError
+from brushwork.media.image_io import atomic_write
+from brushwork.options import check_fields, option
+from brushwork.pipeline.batch import Executor, Pending, run_item
+from brushwork.pipeline.runner import Runner, TransferRequest
+
+INSTALL_HINT = "pip install 'brushwork[ray]'"
+LOOPBACK_ONLY = "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"
+
+
+@dataclass(frozen=True)
+class RaySettings:
+    """Where and how widely a batch runs on Ray."""
+
+    address: str | None = option(None, "Ray cluster to attach to, e.g. 10.0.0.5:6379 (default: $RAY_ADDRESS, else a "
+                                 "Ray instance started on this machine for the batch)")
+    workers: int | None = option(None, "items computed at once (default: the cluster's CPUs / threads per worker)",
+                                 min=1, max=100_000)
+    threads_per_worker: int = option(1, "CPU threads each worker computes with", min=1, max=1024)
+    retries: int = option(2, "times an item whose worker died is run again on another", min=0, max=100)
+
+    def __post_init__(self) -> None:
+        check_fields(self)
+
+
+def check_ray_installed() -> None:
+    """An InputError saying how to install Ray, where it is not (without importing it)."""
+    try:
+        found = importlib.util.find_spec("ray") is not None
+    except ValueError:  # a "ray" module in sys.modules without a spec (None: imports of it fail)
+        found = sys.modules.get("ray") is not None
+    if not found:
+        raise InputError(f"Ray is not installed; install it with: {INSTALL_HINT}")
+
+
+def import_ray() -> Any:
+    """The ``ray`` module, or an InputError saying how to install it."""
+    check_ray_installed()
+    try:
+        import ray
+    except ImportError as exc:
+        raise InputError(f"Ray cannot be imported ({exc}); reinstall it with: {INSTALL_HINT}") from None
+    return ray
+
+
+def connect(settings: RaySettings) -> tuple[Any, bool]:
+    """Ray, attached to ``settings.address`` (or $RAY_ADDRESS), or started on this machine
+    on loopback with ``workers x threads_per_worker`` CPUs; and whether we started it (then
+    the caller shuts it down). A Ray already initialised in this process is used as it is."""
+    address = settings.address or os.environ.get("RAY_ADDRESS")
+    if not address:
+        # Ray's switch for "no cluster" (meant for laptops) makes it take 127.0.0.1 as this
+        # node's address, so every server of the instance listens on loopback only. It is
+        # read when ray is imported, hence before.
+        os.environ.setdefault(LOOPBACK_ONLY, "0")
+    ray = import_ray()
+    if ray.is_initialized():
+        return ray, False
+    quiet = dict(include_dashboard=False, log_to_driver=False, logging_level="ERROR", configure_logging=True)
+    try:
+        if address:
+            ray.init(address=address, **quiet)
+        else:
+            cpus = (settings.workers or os.cpu_count() or 1) * settings.threads_per_worker
+            ray.init(num_cpus=cpus, **quiet)
+    except (ConnectionError, ValueError, RuntimeError) as exc:
+        where = f"the Ray cluster at {address!r}" if address else "a local Ray instance"
+        raise InputError(f"cannot start or reach {where} ({str(exc).splitlines()[0] if str(exc) else type(exc).__name__})") \
+            from None
+    return ray, True
+
+
+_RUNNER: Runner | None = None
+"""The worker process's runner: its networks and prepared styles outlive each item."""
+
+
+def stylize_item(request: TransferRequest, base: dict[str, Any], scores: bool, threads: int,
+                 names: Sequence[str], *blobs: bytes) -> dict[str, Any]:
+    """Run on a Ray worker: one batch item. ``names`` are the request's input files as the
+    driver knows them and ``blobs`` their bytes; returns the manifest line, the encoded
+    output file (or None) and who computed it."""
+    import torch
+
+    global _RUNNER
+    torch.set_num_threads(threads)
+    _RUNNER = _RUNNER or Runner()
+    local = {name: _cached_input(name, data) for name, data in zip(names, blobs)}
+    recorded = {"content": str(request.content), "styles": [str(s) for s in request.styles],
+                "parameters": request.parameters()}
+    with tempfile.TemporaryDirectory(prefix="brushwork-item-") as folder:
+        output = Path(folder) / f"output{request.output.suffix if request.output else '.png'}"
+        here = replace(request, content=local.get(str(request.content), request.content),
+                       styles=[local.get(str(s), s) for s in request.styles], output=output,
+                       metadata={**request.metadata, **recorded})
+        line = run_item(_RUNNER, here, base, scores)
+        data = output.read_bytes() if line["status"] == "done" else None
+    return {"line": line, "data": data, "worker": f"{socket.gethostname()}:{os.getpid()}"}
+
+
+def _cached_input(name: str, data: bytes) -> str:
+    """The input's bytes as a file on this worker, named by their hash (written once per worker machine)."""
+    folder = Path(tempfile.gettempdir()) / "brushwork-ray-inputs"
+    folder.mkdir(exist_ok=True)
+    path = folder / f"{hashlib.sha256(data).hexdigest()[:32]}{Path(name).suffix}"
+    if not path.is_file():
+        with atomic_write(path) as handle:
+            handle.write(data)
+    return str(path)
+
+
+def _input_files(request: TransferRequest) -> list[str]:
+    """The request's inputs that are files (samples are built into every worker)."""
+    return [str(s) for s in (request.content, *request.styles) if not str(s).startswith("sample:")]
+
+
+@contextlib.contextmanager
+def ray_executor(settings: RaySettings = RaySettings(), *, scores: bool = True) -> Iterator[Executor]:
+    """An executor that runs batch items as Ray tasks (see the module's notes); a Ray
+    instance started for it is shut down on leaving."""
+    ray, started = connect(settings)
+    try:
+        yield _executor(ray, settings, scores)
+    finally:
+        if started:
+            ray.shutdown()
+
+
+def _executor(ray: Any, settings: RaySettings, scores: bool) -> Executor:
+    threads = settings.threads_per_worker
+    workers = settings.workers or max(1, int(ray.cluster_resources().get("CPU", 1)) // threads)
+    resources: dict[str, Any] = {"num_cpus": threads, "max_retries": 0}
+    if ray.cluster_resources().get("GPU", 0) >= 1:
+        resources["num_gpus"] = 1
+    task = ray.remote(**resources)(stylize_item)
+    died = (ray.exceptions.WorkerCrashedError, ray.exceptions.NodeDiedError, ray.exceptions.OwnerDiedError,
+            ray.exceptions.ObjectLostError)
+
+    def execute(pending: Sequence[Pending]) -> Iterator[tuple[int, dict[str, Any]]]:
+        queue = collections.deque((index, request, base, 1) for index, request, base in pending)
+        running: dict[Any, tuple[int, TransferRequest, dict[str, Any], int]] = {}
+        kept: dict[str, Any] = {}  # object refs of inputs used by many items (the styles), put once
+
+        def submit() -> None:
+            index, request, base, attempt = queue.popleft()
+            names = _input_files(request)
+            blobs = []
+            for name in names:
+                if name in kept:
+                    blobs.append(kept[name])
+                    continue
+                data = Path(name).read_bytes()
+                ref = ray.put(data)
+                if name in map(str, request.styles):
+                    kept[name] = ref
+                blobs.append(ref)
+            running[task.remote(request, base, scores, threads, names, *blobs)] = (index, request, base, attempt)
+
+        try:
+            while queue or running:
+                while queue and len(running) < workers:
+                    index, request, base, attempt = queue[0]
+                    try:
+                        submit()
+                    except OSError as exc:  # an input gone since the batch was planned
+                        queue.popleft()
+                        yield index, {**base, "status": "failed", "seconds": 0.0, "scores": None, "attempts": attempt,
+                                      "error": f"cannot read an input ({exc.strerror or exc})"}
+                if not running:
+                    continue
+                [ref], _ = ray.wait(list(running), num_returns=1)
+                index, request, base, attempt = running.pop(ref)
+                try:
+                    result = ray.get(ref)
+                except died as exc:
+                    if attempt <= settings.retries:
+                        queue.appendleft((index, request, base, attempt + 1))
+                        continue
+                    line = {**base, "status": "failed", "seconds": None, "scores": None,
+                            "error": f"its worker died {attempt} times (last: {type(exc).__name__})"}
+                except ray.exceptions.RayTaskError as exc:  # a bug, not bad input: say what it was
+                    cause = exc.cause if getattr(exc, "cause", None) is not None else exc
+                    line = {**base, "status": "failed", "seconds": None, "scores": None,
+                            "error": f"{type(cause).__name__}: {str(cause).splitlines()[0] if str(cause) else ''}"}
+                else:
+                    line = {**result["line"], "worker": result["worker"]}
+                    if result["data"] is not None:
+                        request.output.parent.mkdir(parents=True, exist_ok=True)
+                        with atomic_write(request.output) as handle:
+                            handle.write(result["data"])
+                yield index, {**line, "attempts": attempt}
+        finally:  # stopped early (Ctrl-C, an error): the items still running are abandoned
+            for ref in running:
+                ray.cancel(ref, force=True)
+
+    return execute

@@ -1,0 +1,150 @@
+"""Batches on Ray: the same files as a local batch, nothing lost when a worker dies, resumable.
+
+One local Ray instance of 2 CPUs (loopback only) serves the whole module and is shut down
+at its end.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sys
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from brushwork import TransferConfig
+from brushwork.frontends.cli import main
+from brushwork.media.image_io import read_metadata
+from brushwork.pipeline.batch import MANIFEST, plan_batch, run_batch
+from brushwork.pipeline.cluster import LOOPBACK_ONLY, RaySettings, ray_executor
+from brushwork.pipeline.runner import TransferRequest
+
+CONFIG = TransferConfig(size=64, steps=3, scales=1, device="cpu", precision="float32", seed=2)
+SLOW = TransferConfig(size=96, steps=40, scales=1, device="cpu", precision="float32", seed=2)  # a few seconds an item
+WORKERS = RaySettings(workers=2, threads_per_worker=1)
+
+
+@pytest.fixture(scope="module")
+def ray_instance():
+    os.environ.setdefault(LOOPBACK_ONLY, "0")  # before ray is imported: its servers listen on loopback only
+    import ray
+
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, logging_level="ERROR")
+    yield ray
+    ray.shutdown()
+
+
+@pytest.fixture()
+def photos(tmp_path):
+    root = tmp_path / "photos"
+    root.mkdir()
+    rng = np.random.default_rng(1)
+    for index in range(4):
+        Image.fromarray(rng.integers(0, 255, (48, 72, 3), dtype=np.uint8)).resize((96, 64)).save(root / f"p{index}.png")
+    Image.fromarray(rng.integers(0, 255, (64, 64, 3), dtype=np.uint8)).save(tmp_path / "style.png")
+    return root
+
+
+def requests(config):
+    return lambda item: TransferRequest(item.content, [item.style], config, output=item.output)
+
+
+def pixels(path: Path) -> np.ndarray:
+    return np.asarray(Image.open(path).convert("RGB"))
+
+
+def test_a_ray_batch_writes_what_a_local_batch_writes(ray_instance, photos, tmp_path):
+    """Same seeds, same threads, same machine: the same pixels and the same recorded inputs."""
+    contents = [str(p) for p in sorted(photos.glob("*.png"))[:3]]
+    local = plan_batch(contents, [str(tmp_path / "style.png")], tmp_path / "local")
+    on_ray = plan_batch(contents, [str(tmp_path / "style.png")], tmp_path / "ray")
+    threads = torch.get_num_threads()
+    torch.set_num_threads(WORKERS.threads_per_worker)
+    try:
+        run_batch(local, requests(CONFIG), tmp_path / "local" / MANIFEST, scores=False)
+    finally:
+        torch.set_num_threads(threads)
+    with ray_executor(WORKERS, scores=True) as executor:
+        summary = run_batch(on_ray, requests(CONFIG), tmp_path / "ray" / MANIFEST, executor=executor)
+    assert (summary.done, summary.failed) == (3, 0)
+    for a, b in zip(local, on_ray):
+        assert np.array_equal(pixels(a.output), pixels(b.output)), b.output
+        assert read_metadata(b.output)["parameters"] == read_metadata(a.output)["parameters"]
+        assert read_metadata(b.output)["content"] == a.content  # the driver's path, not the worker's copy
+    lines = [json.loads(text) for text in (tmp_path / "ray" / MANIFEST).read_text().splitlines()]
+    assert all(line["attempts"] == 1 and line["worker"] and line["scores"]["style_distance"] > 0 for line in lines)
+    assert not list((tmp_path / "ray").glob(".*.tmp"))  # written atomically: no leftovers
+
+
+def _kill_one_running_item(killed: list[int], stop: threading.Event) -> None:
+    """Find a Ray worker process busy with an item (Ray titles it after the task) and kill it."""
+    while not stop.is_set():
+        for pid in os.listdir("/proc"):
+            if not pid.isdigit():
+                continue
+            try:
+                title = Path(f"/proc/{pid}/cmdline").read_bytes()
+            except OSError:
+                continue
+            if title.startswith(b"ray::stylize_item"):
+                time.sleep(0.5)  # well into the item
+                os.kill(int(pid), signal.SIGKILL)
+                killed.append(int(pid))
+                return
+        time.sleep(0.05)
+
+
+def test_an_item_whose_worker_is_killed_runs_again_and_the_batch_completes(ray_instance, photos, tmp_path):
+    items = plan_batch([str(photos)], [str(tmp_path / "style.png")], tmp_path / "out")
+    killed: list[int] = []
+    stop = threading.Event()
+    killer = threading.Thread(target=_kill_one_running_item, args=(killed, stop), daemon=True)
+    killer.start()
+    try:
+        with ray_executor(WORKERS, scores=False) as executor:
+            summary = run_batch(items, requests(SLOW), tmp_path / "out" / MANIFEST, executor=executor)
+    finally:
+        stop.set()
+    assert killed, "no worker was found busy with an item"
+    assert (summary.done, summary.failed) == (4, 0)
+    assert all(item.output.is_file() for item in items)
+    retried = [line for line in summary.lines if line["attempts"] > 1]
+    assert len(retried) == 1 and not retried[0]["worker"].endswith(f":{killed[0]}"), summary.lines
+
+
+def test_a_stopped_ray_batch_resumes_without_redoing_finished_items(ray_instance, photos, tmp_path):
+    items = plan_batch([str(photos)], [str(tmp_path / "style.png")], tmp_path / "out")
+    manifest = tmp_path / "out" / MANIFEST
+
+    def stop_after_first(index, item, line):
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt), ray_executor(WORKERS, scores=False) as executor:
+        run_batch(items, requests(CONFIG), manifest, executor=executor, on_item=stop_after_first)
+    finished = [Path(json.loads(text)["output"]) for text in manifest.read_text().splitlines()]
+    assert len(finished) == 1 and finished[0].is_file()
+    written = finished[0].stat().st_mtime_ns
+    with ray_executor(WORKERS, scores=False) as executor:
+        summary = run_batch(items, requests(CONFIG), manifest, executor=executor)
+    assert (summary.skipped, summary.done) == (1, 3)
+    assert finished[0].stat().st_mtime_ns == written
+
+
+def test_ray_without_ray_installed_says_how_to_install_it(photos, tmp_path, monkeypatch, capsys):
+    monkeypatch.setitem(sys.modules, "ray", None)  # as if it were not installed
+    code = main(["batch", str(photos), "--style", "sample:strokes", "-o", str(tmp_path / "out"), "--ray", "--quiet"])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and len(err.splitlines()) == 1 and "pip install 'brushwork[ray]'" in err
+    assert not (tmp_path / "out").exists()
+
+
+def test_workers_without_ray_is_refused(photos, tmp_path, capsys):
+    code = main(["batch", str(photos), "--style", "sample:strokes", "-o", str(tmp_path / "out"), "--workers", "2"])
+    assert code == 2 and "--ray" in capsys.readouterr().err
