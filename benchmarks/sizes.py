@@ -31,6 +31,8 @@ from vs_pastiche import machine  # noqa: E402
 
 COMMON = 512
 """Long side at which the distances of outputs of 512 px and more are compared."""
+SHOWN = 640
+"""Long side every output is shown at on the gallery sheet (a 128 px preview enlarged, a print reduced)."""
 
 
 def main() -> None:
@@ -60,7 +62,7 @@ def main() -> None:
                 scores = score(resize(out, fit_long_side(*out.shape[-2:], COMMON)), content, style)
                 row.update(style=scores.style_distance, content=scores.content_distance)
             rows.append(row)
-            pictures[name].append(tensor_to_pil(out))
+            pictures[name].append(tensor_to_pil(resize(out, fit_long_side(*out.shape[-2:], SHOWN))))  # small ones enlarged
             print(row, flush=True)
     blank = Image.new("RGB", (8, 8), "white")
     cells = [pictures[name] + [blank] * (len(args.sizes) - len(pictures[name])) for name in runs]
@@ -89,7 +91,7 @@ def main() -> None:
     for run in runs:
         lowest = min(r["layout"] for r in rows if r["run"] == run)
         lines.append(f"| {run} | {spread(run, 'style')} | {spread(run, 'content')} | {lowest:.3f} |")
-    lines += ["", "Every output shown at the same size (top: now; bottom: before, at the sizes it ran):", "",
+    lines += ["", "Every output shown at the same size, the smaller ones enlarged (top: now; bottom: before, at the sizes it ran):", "",
               "![one pair at every size](gallery/sizes.jpg)", ""]
     (ROOT / "docs" / "sizes.md").write_text("\n".join(lines))
     print("\n".join(lines))

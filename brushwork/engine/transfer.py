@@ -415,13 +415,13 @@ def _run(job: _Job, config: TransferConfig, callback: ProgressCallback | None) -
     return result.to(device=like.device, dtype=like.dtype if like.is_floating_point() else torch.float32)
 
 
-LOOK_WEIGHT = 3.0
+LOOK_WEIGHT = 10.0
 """Weight, relative to the scale's own terms, of the reference size's objective at the finer
-scales. Measured at 512 px on two pairs (paris + starry_night, golden_gate + the_wave), the
-1024 px outputs' style and content distances were 1.22x/1.09x and 1.21x/1.04x the 512 px
-outputs' with weight 3 and 10 refining steps, against 2.07x/1.15x (paris) without the term
-and 1.30x/1.36x with its style half alone at weight 1 and 30 steps. Single runs vary: with
-the content half at 0.6 of this weight, 1.63x/1.15x and 1.09x/1.12x."""
+scales. Measured at 512 px (paris + starry_night; golden_gate + the_wave; 10 refining
+steps), the outputs' style/content distances against the 512 px output's: at 1024 px
+1.23x/1.06x and 1.17x/1.04x with weight 10, 1.22x/1.09x and 1.21x/1.04x with 3; at 2048 px
+(paris) 1.24x/1.00x with 10 against 1.59x/1.00x with 3. Without the term: 2.07x/1.15x at
+1024 px. Single runs vary by about 0.1-0.3 with small changes of settings."""
 
 
 def _look_term(extractor: VGGFeatures, size: tuple[int, int], styles: Sequence[tuple[StyleTarget, float]],
