@@ -148,3 +148,44 @@ def test_ray_without_ray_installed_says_how_to_install_it(photos, tmp_path, monk
 def test_workers_without_ray_is_refused(photos, tmp_path, capsys):
     code = main(["batch", str(photos), "--style", "sample:strokes", "-o", str(tmp_path / "out"), "--workers", "2"])
     assert code == 2 and "--ray" in capsys.readouterr().err
+
+
+def test_video_frames_painted_on_ray_are_the_local_ones(ray_instance, tmp_path, capsys):
+    """The networks' passes run ahead on the workers; the temporal filter runs in order here,
+    so the frames (and their steadiness) are those of a local run with as many threads."""
+    from clips import make_clip
+
+    from brushwork.pipeline.cluster import ray_painter
+    from brushwork.pipeline.video import VideoRequest, stylize_video
+
+    clip = tmp_path / "clip.mp4"
+    make_clip(clip, frames=12, size=(96, 64))
+    config = TransferConfig(size=96, precision="float32", device="cpu")
+
+    def request(name):
+        return VideoRequest(clip, f"{tmp_path / name}/", ["sample:strokes"], config, method="adain")
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        stylize_video(request("local"))
+    finally:
+        torch.set_num_threads(threads)
+    with ray_painter(WORKERS, request("ray")) as painter:
+        result = stylize_video(request("ray"), painter=painter)
+    assert result.frames == 12
+    local, remote = sorted((tmp_path / "local").glob("*.png")), sorted((tmp_path / "ray").glob("*.png"))
+    assert len(local) == len(remote) == 12
+    for a, b in zip(local, remote):
+        assert np.abs(pixels(a).astype(int) - pixels(b).astype(int)).max() <= 1, b
+
+
+def test_video_on_ray_refuses_the_optimiser(tmp_path, capsys):
+    from clips import make_clip
+
+    clip = tmp_path / "clip.mp4"
+    make_clip(clip, frames=3, size=(64, 48))
+    code = main(["video", str(clip), "-o", str(tmp_path / "out.mp4"), "--style", "sample:strokes", "--ray", "--quiet"])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and len(err.splitlines()) == 1 and "networks" in err
+    assert not list(tmp_path.glob("out*")) and not list(tmp_path.glob(".out*"))

@@ -30,7 +30,7 @@ from brushwork.engine.devices import resolve_device
 from brushwork.engine.metrics import score
 from brushwork.engine.optimize import Progress
 from brushwork.pipeline.batch import MANIFEST, BatchItem, plan_batch, run_batch
-from brushwork.pipeline.cluster import INSTALL_HINT, RaySettings, check_ray_installed, ray_executor
+from brushwork.pipeline.cluster import INSTALL_HINT, RaySettings, check_ray_installed, ray_executor, ray_painter
 from brushwork.studio.jobs import LOOPBACK, StudioSettings
 from brushwork.options import describe
 from brushwork.pipeline.runner import METHODS, Runner, TransferRequest
@@ -182,14 +182,7 @@ def build_parser() -> argparse.ArgumentParser:
                    "with the same parameters is skipped, and one with other parameters stops the batch)")
     p.add_argument("--no-score", action="store_true", help="leave the brushwork score figures out of the manifest")
     p.add_argument("--quiet", action="store_true", help="no progress bars; one line per finished item")
-    ray_help = describe(RaySettings)
-    p.add_argument("--ray", nargs="?", const="", metavar="ADDRESS", help="run the items as Ray tasks: on the cluster at "
-                   "ADDRESS (or $RAY_ADDRESS), else on a Ray instance started on this machine for the batch; needs "
-                   f"{INSTALL_HINT}")
-    p.add_argument("--workers", type=int, metavar="N", help=f"with --ray: {ray_help['workers']['help']}")
-    p.add_argument("--threads-per-worker", type=int, metavar="T",
-                   help=f"with --ray: {ray_help['threads_per_worker']['help']} (default: "
-                        f"{ray_help['threads_per_worker']['default']})")
+    _add_ray_options(p, "the items")
     _add_config_options(p, skip=("init",), presets=True)
 
     p = sub.add_parser("video", help="stylize a video without flicker (optical flow), keeping its timing and sound")
@@ -212,6 +205,7 @@ def build_parser() -> argparse.ArgumentParser:
                    "batches ran slower, 8 on a GPU)")
     p.add_argument("--work-dir", metavar="DIR", help="where finished frames are kept for a resume (default: beside OUTPUT)")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
+    _add_ray_options(p, "the networks' frames (fast, adain; the temporal filter stays here)")
     _add_config_options(p, skip=("init",), presets=True)
 
     p = sub.add_parser("score-video", help="steadiness (warping error) and timing of a stylized video against its original")
@@ -476,6 +470,29 @@ def cmd_demo(args: argparse.Namespace) -> Path:
     return cmd_transfer(args)
 
 
+def _add_ray_options(p: argparse.ArgumentParser, what: str) -> None:
+    ray_help = describe(RaySettings)
+    p.add_argument("--ray", nargs="?", const="", metavar="ADDRESS", help=f"compute {what} as Ray tasks: on the cluster "
+                   "at ADDRESS (or $RAY_ADDRESS), else on a Ray instance started on this machine for the run; needs "
+                   f"{INSTALL_HINT}")
+    p.add_argument("--workers", type=int, metavar="N", help=f"with --ray: {ray_help['workers']['help']}")
+    p.add_argument("--threads-per-worker", type=int, metavar="T",
+                   help=f"with --ray: {ray_help['threads_per_worker']['help']} (default: "
+                        f"{ray_help['threads_per_worker']['default']})")
+
+
+def _ray_settings(args: argparse.Namespace) -> RaySettings | None:
+    """The Ray options as settings (None without --ray), Ray's presence checked before any work."""
+    if args.ray is None:
+        if args.workers is not None or args.threads_per_worker is not None:
+            raise InputError("--workers and --threads-per-worker go with --ray")
+        return None
+    settings = RaySettings(address=args.ray or None, workers=args.workers,
+                           **({} if args.threads_per_worker is None else {"threads_per_worker": args.threads_per_worker}))
+    check_ray_installed()
+    return settings
+
+
 def cmd_batch(args: argparse.Namespace) -> int:
     config = _config(args)
     if args.pairs and (args.inputs or args.style):
@@ -484,13 +501,7 @@ def cmd_batch(args: argparse.Namespace) -> int:
         raise InputError("give INPUTS and --style STYLE (or --pairs FILE.csv)")
     if args.method == "fast" and not args.model:
         raise InputError("--method fast needs --model (a shipped name or a .safetensors file)")
-    if args.ray is None and (args.workers is not None or args.threads_per_worker is not None):
-        raise InputError("--workers and --threads-per-worker go with --ray")
-    ray = None if args.ray is None else RaySettings(
-        address=args.ray or None, workers=args.workers,
-        **({} if args.threads_per_worker is None else {"threads_per_worker": args.threads_per_worker}))
-    if ray is not None:
-        check_ray_installed()
+    ray = _ray_settings(args)
     out = Path(args.output)
     if out.exists() and not out.is_dir():
         raise InputError(f"output {args.output!r} is a file; a batch writes into a folder")
@@ -544,6 +555,7 @@ def cmd_video(args: argparse.Namespace) -> int:
             check_range(name, value, low, high)
     if args.method == "fast" and not args.model:
         raise InputError("--method fast needs --model (a shipped name or a .safetensors file)")
+    ray = _ray_settings(args)
     check_video_output(args.output)
     check_not_input(args.output, [args.input, *args.style])
     request = VideoRequest(Path(args.input), args.output, args.style, config, method=args.method, model=args.model,
@@ -562,7 +574,8 @@ def cmd_video(args: argparse.Namespace) -> int:
             frames.update(1)
 
     try:
-        result = stylize_video(request, on_frame=on_frame, callback=reporter)
+        with contextlib.nullcontext(None) if ray is None else ray_painter(ray, request) as painter:
+            result = stylize_video(request, on_frame=on_frame, callback=reporter, painter=painter)
     finally:
         reporter.close()
         if frames is not None:

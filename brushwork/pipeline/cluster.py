@@ -35,15 +35,19 @@ import os
 import socket
 import sys
 import tempfile
+import time
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Iterator, Sequence
+
+import torch
 
 from brushwork.errors import InputError
 from brushwork.media.image_io import atomic_write
 from brushwork.options import check_fields, option
 from brushwork.pipeline.batch import Executor, Pending, run_item
 from brushwork.pipeline.runner import Runner, TransferRequest
+from brushwork.pipeline.video import Painter, VideoRequest, check_paintable
 
 INSTALL_HINT = "pip install 'brushwork[ray]'"
 LOOPBACK_ONLY = "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"
@@ -120,8 +124,6 @@ def stylize_item(request: TransferRequest, base: dict[str, Any], scores: bool, t
     """Run on a Ray worker: one batch item. ``names`` are the request's input files as the
     driver knows them and ``blobs`` their bytes; returns the manifest line, the encoded
     output file (or None) and who computed it."""
-    import torch
-
     global _RUNNER
     torch.set_num_threads(threads)
     _RUNNER = _RUNNER or Runner()
@@ -138,6 +140,17 @@ def stylize_item(request: TransferRequest, base: dict[str, Any], scores: bool, t
     return {"line": line, "data": data, "worker": f"{socket.gethostname()}:{os.getpid()}"}
 
 
+def paint_frames(frames: Any, styles: Sequence[str], config: Any, method: str, model: str | None, threads: int,
+                 names: Sequence[str], *blobs: bytes) -> Any:
+    """Run on a Ray worker: one network pass over a video's frames (a (N, 3, H, W) tensor)."""
+    global _RUNNER
+    torch.set_num_threads(threads)
+    _RUNNER = _RUNNER or Runner()
+    local = {name: _cached_input(name, data) for name, data in zip(names, blobs)}
+    request = TransferRequest(frames, [local.get(s, s) for s in styles], config, method=method, model=model)
+    return _RUNNER.run(request).image
+
+
 def _cached_input(name: str, data: bytes) -> str:
     """The input's bytes as a file on this worker, named by their hash (written once per worker machine)."""
     folder = Path(tempfile.gettempdir()) / "brushwork-ray-inputs"
@@ -152,6 +165,57 @@ def _cached_input(name: str, data: bytes) -> str:
 def _input_files(request: TransferRequest) -> list[str]:
     """The request's inputs that are files (samples are built into every worker)."""
     return [str(s) for s in (request.content, *request.styles) if not str(s).startswith("sample:")]
+
+
+@contextlib.contextmanager
+def ray_painter(settings: RaySettings, request: VideoRequest) -> Iterator[Painter]:
+    """A :data:`~brushwork.pipeline.video.Painter` drawing a video's frames on Ray: up to
+    ``workers`` groups of frames in flight, each a task that loads the network once per worker
+    (Ray reruns a task whose worker died, up to ``retries`` times: frames have no manifest
+    and a pass has no side effect). The frames come back in order, and the temporal filter
+    (which needs the previous frame) runs on the driver, so the video is the local one's."""
+    check_paintable(request)
+    ray, started = connect(settings)
+    try:
+        threads = settings.threads_per_worker
+        workers = settings.workers or max(1, int(ray.cluster_resources().get("CPU", 1)) // threads)
+        extra = {"num_gpus": 1} if ray.cluster_resources().get("GPU", 0) >= 1 else {}
+        task = ray.remote(num_cpus=threads, max_retries=settings.retries, **extra)(paint_frames)
+        styles = [str(s) for s in request.styles]
+        names = [s for s in styles if not s.startswith("sample:")]
+        blobs = [ray.put(Path(name).read_bytes()) for name in names]
+
+        def paint(groups):
+            window: collections.deque = collections.deque()
+            last = [time.perf_counter()]
+
+            def collect():  # the oldest group; its frames' time is the wait since the group before (throughput)
+                group, todo, ref = window.popleft()
+                if ref is None:
+                    return group, {}, 0.0
+                images = ray.get(ref)
+                now = time.perf_counter()
+                seconds, last[0] = (now - last[0]) / len(todo), now
+                return group, {f.index: images[i:i + 1] for i, f in enumerate(todo)}, seconds
+
+            try:
+                for group, todo in groups:
+                    ref = None if not todo else task.remote(torch.cat([f.image for f in todo]), styles, request.config,
+                                                            request.method, request.model, threads, names, *blobs)
+                    window.append((group, todo, ref))
+                    if len(window) >= workers:
+                        yield collect()
+                while window:
+                    yield collect()
+            finally:
+                for _, _, ref in window:
+                    if ref is not None:
+                        ray.cancel(ref, force=True)
+
+        yield paint
+    finally:
+        if started:
+            ray.shutdown()
 
 
 @contextlib.contextmanager

@@ -126,12 +126,48 @@ def check_video_request(request: VideoRequest) -> VideoInfo:
     return info
 
 
+Drawn = tuple[list[Frame], dict[int, Tensor], float]
+"""A group of frames, the network's picture of each that was to be drawn (by index), and the
+seconds a drawn frame took."""
+Painter = Callable[[Iterator[tuple[list[Frame], list[Frame]]]], Iterator[Drawn]]
+"""Draws the networks' frames: takes (group, the group's frames to draw) in order and yields
+:data:`Drawn` in the same order, possibly working ahead (on Ray: several groups at once,
+:func:`brushwork.pipeline.cluster.ray_painter`). The temporal filter then runs in order here."""
+
+
+def check_paintable(request: VideoRequest) -> None:
+    """Only the networks' frames can be drawn by a painter (ahead, elsewhere)."""
+    if request.method == "optimize":
+        raise InputError("only the networks (--method fast or adain) paint frames elsewhere: the optimiser's frames "
+                         "each start from the one before")
+
+
+def local_painter(runner: Runner, request: VideoRequest) -> Painter:
+    """One network pass per group, in this process."""
+
+    def paint(groups: Iterator[tuple[list[Frame], list[Frame]]]) -> Iterator[Drawn]:
+        for group, todo in groups:
+            if not todo:
+                yield group, {}, 0.0
+                continue
+            started = time.perf_counter()
+            images = runner.run(TransferRequest(torch.cat([f.image for f in todo]), request.styles, request.config,
+                                                method=request.method, model=request.model)).image
+            yield group, {f.index: images[i:i + 1] for i, f in enumerate(todo)}, (time.perf_counter() - started) / len(todo)
+
+    return paint
+
+
 def stylize_video(request: VideoRequest, *, runner: Runner | None = None,
                   on_frame: Callable[[VideoProgress], None] | None = None,
-                  callback: ProgressCallback | None = None) -> VideoResult:
-    """Stylize ``request.input`` into ``request.output`` (see the module docstring)."""
+                  callback: ProgressCallback | None = None, painter: Painter | None = None) -> VideoResult:
+    """Stylize ``request.input`` into ``request.output`` (see the module docstring).
+    ``painter`` draws the networks' frames (default: :func:`local_painter`)."""
     runner = runner or Runner()
     info = check_video_request(request)  # everything refusable, before any file or folder exists
+    if painter is not None:
+        check_paintable(request)
+    painter = painter or local_painter(runner, request)
     config = request.config
     if request.method == "optimize":
         styles = runner.styles(request.styles, config)
@@ -155,16 +191,12 @@ def stylize_video(request: VideoRequest, *, runner: Runner | None = None,
         try:
             frames = read_frames(request.input, start=request.start, duration=request.duration, long_side=config.size,
                                  role="input video")
-            for group in _groups(frames, batch):
-                todo = [f for f in group if not cache.path(f.index).exists()]
-                drawn: dict[int, Tensor] = {}  # the networks' frames, a batch per pass
-                share = 0.0
-                if request.method != "optimize" and todo:
-                    pass_started = time.perf_counter()
-                    images = runner.run(TransferRequest(torch.cat([f.image for f in todo]), request.styles, config,
-                                                        method=request.method, model=request.model)).image
-                    drawn = {f.index: images[i:i + 1] for i, f in enumerate(todo)}
-                    share = (time.perf_counter() - pass_started) / len(todo)
+            groups = ((group, [f for f in group if not cache.path(f.index).exists()]) for group in _groups(frames, batch))
+            if request.method == "optimize":
+                painted: Iterator[Drawn] = ((group, {}, 0.0) for group, _ in groups)
+            else:
+                painted = painter(groups)  # the networks' frames, a batch per pass
+            for group, drawn, share in painted:
                 for frame in group:
                     motion = Motion.between(previous[0], frame.image) if previous is not None and request.temporal else None
                     resumed = frame.index not in drawn and cache.path(frame.index).exists()
