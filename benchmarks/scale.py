@@ -169,11 +169,12 @@ def main() -> None:
     parser.add_argument("--images", default=os.environ.get("BRUSHWORK_IMAGES", str(ROOT.parent / "shared/data/images")))
     parser.add_argument("--items", type=int, default=16)
     parser.add_argument("--size", type=int, default=256)
-    parser.add_argument("--video", default=str(ROOT.parent / "shared/data/video/bigbuckbunny.mp4"))
+    parser.add_argument("--video", help="clip for the video part (default: video/bigbuckbunny.mp4 beside --images)")
     parser.add_argument("--video-seconds", type=float, default=2.0)
     parser.add_argument("--video-size", type=int, default=384)
     args = parser.parse_args()
     images = Path(args.images)
+    args.video = args.video or str(images.parent / "video" / "bigbuckbunny.mp4")
     style = str(images / "style" / "starry_night.jpg")
     cores = os.cpu_count() or 1
     methods = {

@@ -118,8 +118,9 @@ class JobRequest:
         config = build_config(self.options, quality=self.quality)
         if config.size > max_size:
             raise InputError(f"size {config.size} px is over this server's limit of {max_size} px")
-        if config.steps > max_steps:
-            raise InputError(f"steps {config.steps} is over this server's limit of {max_steps}")
+        for name in ("steps", "refine_steps"):
+            if getattr(config, name) > max_steps:
+                raise InputError(f"{name} {getattr(config, name)} is over this server's limit of {max_steps}")
         if config.init == "image":
             raise InputError("init 'image' is not offered by the studio; use content or noise")
         if device != "auto" and config.device == "auto":
