@@ -208,7 +208,7 @@ def main() -> None:
 
 def write_page(rows: dict[str, list[dict]], video: list[dict], args: argparse.Namespace, cores: int) -> None:
     lines = ["# Scale-out on Ray", "",
-             f"Measured by `benchmarks/scale.py` on {machine()} ({cores} cores), one invocation, nothing else running: "
+             f"Measured by `benchmarks/scale.py` on {machine()}, one invocation, nothing else running: "
              f"{args.items} photos (the shared photos and their mirror images) with `starry_night.jpg` at {args.size} px. "
              "Ray runs on this machine (a local instance, loopback only); its start (the instance, and each worker process "
              "importing torch and Brushwork, as on a cluster that is already up) is timed apart. Seconds include each "

@@ -189,3 +189,47 @@ def test_video_on_ray_refuses_the_optimiser(tmp_path, capsys):
     err = capsys.readouterr().err.strip()
     assert code == 2 and len(err.splitlines()) == 1 and "networks" in err
     assert not list(tmp_path.glob("out*")) and not list(tmp_path.glob(".out*"))
+
+
+def test_the_studio_on_ray_runs_jobs_with_their_progress_and_cancels_them(ray_instance, tmp_path, monkeypatch):
+    """serve --ray: the jobs run on Ray workers (the server's own runner is never called),
+    with one progress event per step, a downloadable result, and cancel stopping a job."""
+    from fastapi.testclient import TestClient
+
+    from brushwork.pipeline.runner import Runner
+    from brushwork.studio.jobs import StudioSettings
+    from brushwork.studio.server import create_app
+
+    def not_here(self, request, **kwargs):
+        raise AssertionError("the job ran in the server's process")
+
+    monkeypatch.setattr(Runner, "run", not_here)
+    tiny = {"size": 64, "steps": 6, "scales": 1, "precision": "float32"}
+    settings = StudioSettings(data=tmp_path / "studio", preview_every=0.0, ray=WORKERS)
+    with TestClient(base_url="http://localhost", app=create_app(settings)) as client:
+        job = client.post("/api/jobs", json={"content": "sample:chelsea", "styles": ["sample:strokes"],
+                                             "options": tiny}).json()
+        done = _wait(client, job["id"], {"done", "failed"})
+        assert done["status"] == "done", done
+        assert [step for step, _ in done["history"]] == list(range(1, 7))
+        result = client.get(f"/api/jobs/{job['id']}/result")
+        image = Image.open(__import__("io").BytesIO(result.content))
+        assert result.status_code == 200 and max(image.size) == 64
+        assert json.loads(image.info["brushwork"])["job"] == job["id"]
+
+        long = client.post("/api/jobs", json={"content": "sample:chelsea", "styles": ["sample:strokes"],
+                                              "options": {**tiny, "steps": 2000}}).json()
+        _wait(client, long["id"], {"running"}, progress=True)
+        assert client.post(f"/api/jobs/{long['id']}/cancel").status_code == 200
+        ended = _wait(client, long["id"], {"cancelled", "done", "failed"})
+        assert ended["status"] == "cancelled" and ended["progress"]["step"] < 2000
+
+
+def _wait(client, job_id: str, statuses: set[str], *, progress: bool = False, timeout: float = 120.0) -> dict:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        job = client.get(f"/api/jobs/{job_id}").json()
+        if job["status"] in statuses and (not progress or job.get("progress")):
+            return job
+        time.sleep(0.1)
+    raise AssertionError(f"job {job_id} never reached {statuses}")

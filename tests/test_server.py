@@ -201,7 +201,7 @@ def test_no_request_reaches_the_file_system_unchecked(client, path):
         ({"options": {"size": 64, "style_weight": -1}}, "style_weight"),
         ({"options": {"size": 64, "style_layers": ["relu9_9"]}}, "relu9_9"),
         ({"options": {"size": 64, "steps": 0}}, "steps"),
-        ({"options": {"size": 64, "refine_steps": 99_999}}, "refine_steps 99999 is over this server.s limit"),
+        ({"options": {"size": 64, "refine_steps": 99_999}}, "refine_steps 99999 is over this server"),
         ({"options": {"size": 64, "tv_schedule": "wobbly:1:2"}}, "schedule"),
         ({"style_weights": [1, 2]}, "2 style weights"),
     ],

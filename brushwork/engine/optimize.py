@@ -35,6 +35,7 @@ class Progress:
 
     ``image`` is the raw current image, valid until the callback returns (copy it to keep
     it); :meth:`preview` gives it as the user will see it (e.g. with colours restored).
+    A step relayed from elsewhere (a Ray worker) may come without it (None).
     """
 
     step: int
@@ -45,14 +46,14 @@ class Progress:
     losses: dict[str, float]
     elapsed: float
     eta: float
-    image: Tensor = field(repr=False)
+    image: Tensor | None = field(repr=False)
     finish: Callable[[Tensor], Tensor] = field(repr=False, default=lambda x: x)
     weights: Mapping[str, float] = field(default_factory=dict)
     """Each loss term's weight in force at this step, by name (schedules and style balance applied)."""
 
-    def preview(self) -> Tensor:
+    def preview(self) -> Tensor | None:
         """The current image after post-processing, detached, on the CPU, clamped to [0, 1]."""
-        return self.finish(self.image.detach()).clamp(0, 1).cpu()
+        return None if self.image is None else self.finish(self.image.detach()).clamp(0, 1).cpu()
 
 
 ProgressCallback = Callable[[Progress], None]

@@ -239,6 +239,7 @@ def build_parser() -> argparse.ArgumentParser:
         info = limits[name]
         p.add_argument(f"--{name.replace('_', '-')}", type=type(info["default"]), default=info["default"], metavar=metavar,
                        help=f"{info['help']} (default: %(default)s)")
+    _add_ray_options(p, "the jobs (images, and the networks' video frames; the optimiser's videos stay here)")
 
     p = sub.add_parser("demo", help="stylize a built-in photo with a built-in painting; needs no files")
     p.add_argument("--content", default="sample:chelsea", help="content (default: %(default)s)")
@@ -435,6 +436,7 @@ def cmd_serve(args: argparse.Namespace) -> None:
 
     if not 0 < args.port < 65536:
         raise InputError(f"port must be between 1 and 65535, got {args.port}")
+    ray = _ray_settings(args)
     data = Path(args.data)
     if data.exists() and not data.is_dir():
         raise InputError(f"data folder {args.data!r} is a file")
@@ -449,7 +451,7 @@ def cmd_serve(args: argparse.Namespace) -> None:
     caps = {name: getattr(args, name) for name in ("max_size", "max_video_seconds", "max_video_pixels", "max_video_bytes",
                                                    "max_video_size")}
     try:
-        settings = StudioSettings(data=data, token=token, device=args.device, **caps)
+        settings = StudioSettings(data=data, token=token, device=args.device, ray=ray, **caps)
     except InputError as exc:
         raise InputError(as_flags(str(exc), list(caps))) from None
     serve(settings, args.host, args.port,

@@ -1,9 +1,12 @@
-"""Ray as a second way to run a batch: the same requests and manifest, on a cluster.
+"""Ray as a second way to run the same requests: batches, videos' frames and studio jobs.
 
 Brushwork does not schedule work across machines itself; Ray does (``pip install
-'brushwork[ray]'``). :func:`ray_executor` is an :data:`~brushwork.pipeline.batch.Executor`:
-:func:`~brushwork.pipeline.batch.run_batch` plans, skips what is done and keeps the manifest
-exactly as for a local batch, and only the running of items moves to Ray tasks.
+'brushwork[ray]'``). Each front end keeps its own logic and hands only the running to Ray:
+:func:`ray_executor` is a batch :data:`~brushwork.pipeline.batch.Executor` (``run_batch``
+plans, skips what is done and keeps the manifest exactly as for a local batch);
+:func:`ray_painter` a video :data:`~brushwork.pipeline.video.Painter` (the networks' passes
+on the workers, the temporal filter in order on the driver); :class:`RemoteRunner` a
+runner for the studio's worker, relaying the optimiser's steps back as progress events.
 
 The scheme, and why:
 
@@ -41,8 +44,10 @@ from pathlib import Path
 from typing import Any, Iterator, Sequence
 
 import torch
+from torch import Tensor
 
-from brushwork.errors import InputError
+from brushwork.engine.optimize import Progress
+from brushwork.errors import BrushworkError, InputError
 from brushwork.media.image_io import atomic_write
 from brushwork.options import check_fields, option
 from brushwork.pipeline.batch import Executor, Pending, run_item
@@ -134,7 +139,7 @@ def stylize_item(request: TransferRequest, base: dict[str, Any], scores: bool, t
         output = Path(folder) / f"output{request.output.suffix if request.output else '.png'}"
         here = replace(request, content=local.get(str(request.content), request.content),
                        styles=[local.get(str(s), s) for s in request.styles], output=output,
-                       metadata={**request.metadata, **recorded})
+                       metadata={**recorded, **request.metadata})
         line = run_item(_RUNNER, here, base, scores)
         data = output.read_bytes() if line["status"] == "done" else None
     return {"line": line, "data": data, "worker": f"{socket.gethostname()}:{os.getpid()}"}
@@ -149,6 +154,97 @@ def paint_frames(frames: Any, styles: Sequence[str], config: Any, method: str, m
     local = {name: _cached_input(name, data) for name, data in zip(names, blobs)}
     request = TransferRequest(frames, [local.get(s, s) for s in styles], config, method=method, model=model)
     return _RUNNER.run(request).image
+
+
+def _as_shown(image: Tensor) -> Tensor:
+    """A relayed step's picture is already post-processed."""
+    return image
+
+
+def run_relayed(request: TransferRequest, relay: Any, preview_every: float, threads: int,
+                names: Sequence[str], *blobs: bytes) -> dict[str, Any]:
+    """Run on a Ray worker: one request, its optimiser steps put on ``relay`` (a Ray queue);
+    returns the image, the encoded output file and its metadata."""
+    global _RUNNER
+    torch.set_num_threads(threads)
+    _RUNNER = _RUNNER or Runner()
+    local = {name: _cached_input(name, data) for name, data in zip(names, blobs)}
+    last = [0.0]
+
+    def relay_step(p: Progress) -> None:  # the step's figures; its picture (the heavy part) now and then
+        now = time.monotonic()
+        image = p.preview() if now - last[0] >= preview_every or p.step == p.total_steps else None
+        if image is not None:
+            last[0] = now
+        relay.put_nowait(replace(p, image=image, finish=_as_shown, weights=dict(p.weights)))
+
+    with tempfile.TemporaryDirectory(prefix="brushwork-job-") as folder:
+        output = Path(folder) / f"output{request.output.suffix if request.output else '.png'}"
+        here = replace(request, content=local.get(str(request.content), request.content),
+                       styles=[local.get(str(s), s) for s in request.styles], output=output,
+                       metadata={"content": str(request.content), "styles": [str(s) for s in request.styles],
+                                 "parameters": request.parameters(), **request.metadata})
+        result = _RUNNER.run(here, callback=relay_step)
+        return {"image": result.image, "metadata": result.metadata, "data": output.read_bytes()}
+
+
+class RemoteRunner:
+    """Runs requests one at a time on Ray, relaying the optimiser's progress to ``callback``
+    in this process: the studio's worker uses it in place of a local
+    :class:`~brushwork.pipeline.runner.Runner` under ``brushwork serve --ray``. The output
+    comes back and is written here, atomically. An exception raised by ``callback`` (a
+    cancel, a server stop) cancels the remote run; a request whose worker died runs again,
+    up to ``retries`` times."""
+
+    def __init__(self, settings: RaySettings = RaySettings(), *, preview_every: float = 0.5) -> None:
+        self.settings, self.preview_every = settings, preview_every
+        self.ray, self.started = connect(settings)
+        extra = {"num_gpus": 1} if self.ray.cluster_resources().get("GPU", 0) >= 1 else {}
+        self.task = self.ray.remote(num_cpus=settings.threads_per_worker, max_retries=0, **extra)(run_relayed)
+
+    def run(self, request: TransferRequest, *, callback: Any = None) -> Any:
+        from ray.util.queue import Queue
+
+        from brushwork.pipeline.runner import TransferResult
+
+        ray, started = self.ray, time.perf_counter()
+        names = _input_files(request)
+        blobs = [ray.put(Path(name).read_bytes()) for name in names]
+        for attempt in range(self.settings.retries + 1):
+            relay = Queue(actor_options={"num_cpus": 0})
+            ref = self.task.remote(request, relay, self.preview_every, self.settings.threads_per_worker, names, *blobs)
+            try:
+                while True:
+                    ready, _ = ray.wait([ref], timeout=0.2)
+                    for event in relay.get_nowait_batch(relay.qsize()):
+                        if callback is not None:
+                            callback(event)
+                    if ready:
+                        break
+                out = ray.get(ref)
+            except (ray.exceptions.WorkerCrashedError, ray.exceptions.NodeDiedError) as exc:
+                if attempt == self.settings.retries:
+                    raise InputError(f"the Ray worker running this died {attempt + 1} times ({type(exc).__name__})") \
+                        from None
+                continue
+            except ray.exceptions.RayTaskError as exc:
+                cause = getattr(exc, "cause", None)
+                raise (cause if isinstance(cause, BrushworkError) else exc) from None
+            except BaseException:
+                ray.cancel(ref, force=True)
+                raise
+            finally:
+                relay.shutdown()
+            if request.output is not None:
+                request.output.parent.mkdir(parents=True, exist_ok=True)
+                with atomic_write(request.output) as handle:
+                    handle.write(out["data"])
+            return TransferResult(out["image"], request.output, out["metadata"], time.perf_counter() - started)
+        raise AssertionError("unreachable")
+
+    def close(self) -> None:
+        if self.started:
+            self.ray.shutdown()
 
 
 def _cached_input(name: str, data: bytes) -> str:

@@ -13,6 +13,7 @@ A job that was running when the server stopped is queued again when it starts, w
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
@@ -35,6 +36,7 @@ from brushwork.options import check_fields, option
 from brushwork.media.image_io import atomic_write, decode_image, tensor_to_pil
 from brushwork.engine.optimize import Progress
 from brushwork.media.samples import SAMPLES
+from brushwork.pipeline.cluster import RaySettings, RemoteRunner, ray_painter
 from brushwork.pipeline.runner import METHODS, Method, Runner, TransferRequest
 from brushwork.pipeline.video import VideoProgress, VideoRequest, stylize_video
 from brushwork.studio.videos import VideoStore, clean_name
@@ -74,6 +76,8 @@ class StudioSettings:
     device: str = "auto"
     preview_every: float = 0.5
     allowed_hosts: tuple[str, ...] = LOOPBACK_HOSTS
+    ray: RaySettings | None = None
+    """Run the jobs on Ray (``brushwork serve --ray``): images and the networks' video frames."""
 
     def __post_init__(self) -> None:
         if self.token is not None and len(self.token) < MIN_TOKEN_LENGTH:
@@ -421,7 +425,8 @@ class Worker:
     """Runs queued jobs one at a time in a background thread (one device, one job)."""
 
     def __init__(self, data: Path, store: JobStore, images: ImageStore, events: EventLog, *,
-                 videos: VideoStore | None = None, preview_every: float = 0.5, device: str = "auto") -> None:
+                 videos: VideoStore | None = None, preview_every: float = 0.5, device: str = "auto",
+                 ray: RaySettings | None = None) -> None:
         self.store, self.images, self.events, self.videos = store, images, events, videos
         self.data = data
         self.results, self.previews = data / "results", data / "previews"
@@ -429,6 +434,7 @@ class Worker:
         self.previews.mkdir(parents=True, exist_ok=True)
         self.preview_every, self.device = preview_every, device
         self.runner = Runner()  # keeps the last styles' targets for the jobs that follow
+        self.ray, self.remote = ray, None  # with Ray: a RemoteRunner while the worker runs
         self.wake = threading.Event()
         self.stopping = threading.Event()
         self.cancel_requested: set[str] = set()
@@ -437,6 +443,8 @@ class Worker:
 
     def start(self) -> None:
         self.stopping.clear()
+        if self.ray is not None and self.remote is None:
+            self.remote = RemoteRunner(self.ray, preview_every=self.preview_every)
         self.thread = threading.Thread(target=self._loop, name="brushwork-worker", daemon=True)
         self.thread.start()
 
@@ -447,6 +455,9 @@ class Worker:
         self.wake.set()
         if self.thread is not None:
             self.thread.join(timeout)
+        if self.remote is not None:
+            self.remote.close()
+            self.remote = None
 
     def submit(self) -> None:
         self.wake.set()
@@ -536,9 +547,10 @@ class _JobRun:
         now = time.monotonic()
         self.progress = progress
         due = final or now - self.last_preview >= worker.preview_every
-        if due and preview is not None:
+        image = preview() if due and preview is not None else None  # a relayed step may carry none
+        if image is not None:
             self.previews += 1
-            worker._write_preview(self.job.id, preview())
+            worker._write_preview(self.job.id, image)
             self.last_preview = now
         progress["preview"] = self.previews
         if due:
@@ -574,7 +586,7 @@ class _JobRun:
 
             transfer = request.transfer_request(worker.images, config, output=output, item=item)
             transfer.metadata["job"] = self.job.id
-            result = worker.runner.run(transfer, callback=on_step)
+            result = (worker.remote or worker.runner).run(transfer, callback=on_step)
             worker._write_preview(self.job.id, result.image)
             per_item.append(time.monotonic() - started)
         return None
@@ -601,8 +613,10 @@ class _JobRun:
                         lambda: p.image, final=p.frame == p.frames)
 
         self.frame = {"frame": 1}
-        result = stylize_video(video, runner=worker.runner, on_frame=on_frame,
-                               callback=lambda p: self.on_step(p, later))
+        on_ray = worker.remote is not None and video.method != "optimize"  # the optimiser's frames stay here
+        with ray_painter(worker.ray, video) if on_ray else contextlib.nullcontext(None) as painter:
+            result = stylize_video(video, runner=worker.runner, on_frame=on_frame,
+                                   callback=lambda p: self.on_step(p, later), painter=painter)
         return f"the clip broke off: {result.truncated}" if result.truncated else None
 
 

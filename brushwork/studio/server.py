@@ -170,7 +170,7 @@ def create_app(settings: StudioSettings) -> FastAPI:
     videos = VideoStore(data / "videos", VideoCaps(settings.max_video_bytes, settings.max_video_seconds,
                                                   settings.max_video_pixels))
     worker = Worker(data, store, images, events, videos=videos, preview_every=settings.preview_every,
-                    device=settings.device)
+                    device=settings.device, ray=settings.ray)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
