@@ -119,10 +119,13 @@ def _free_port() -> int:
 
 
 @pytest.mark.slow
-def test_sigterm_stops_promptly_while_a_browser_follows_a_job(tmp_path):
+@pytest.mark.parametrize("extra, within", [([], 10), (["--ray"], 30)], ids=["local", "ray"])
+def test_sigterm_stops_promptly_while_a_browser_follows_a_job(tmp_path, extra, within):
+    """On Ray too: the job running on a worker is requeued (Ray's own SIGTERM handler, which
+    exits at once, must not replace the studio's); stopping its Ray instance takes longer."""
     port, data = _free_port(), tmp_path / "d"
     server = subprocess.Popen([sys.executable, "-m", "brushwork", "serve", "--port", str(port), "--data", str(data),
-                               "--device", "cpu"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+                               "--device", "cpu", *extra], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     base = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 60
@@ -149,8 +152,8 @@ def test_sigterm_stops_promptly_while_a_browser_follows_a_job(tmp_path):
         assert following.wait(60), "no progress event"
         stopped_at = time.monotonic()
         server.send_signal(signal.SIGTERM)
-        server.wait(timeout=20)
-        assert time.monotonic() - stopped_at < 10, "the server waited for the job instead of stopping"
+        server.wait(timeout=within + 10)
+        assert time.monotonic() - stopped_at < within, "the server waited for the job instead of stopping"
         assert stream_ended.wait(5)
     finally:
         if server.poll() is None:

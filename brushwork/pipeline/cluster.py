@@ -35,9 +35,11 @@ import contextlib
 import hashlib
 import importlib.util
 import os
+import signal
 import socket
 import sys
 import tempfile
+import threading
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -107,6 +109,9 @@ def connect(settings: RaySettings) -> tuple[Any, bool]:
     if ray.is_initialized():
         return ray, False
     quiet = dict(include_dashboard=False, log_to_driver=False, logging_level="ERROR", configure_logging=True)
+    # ray.init replaces the process's SIGTERM handler with one that exits at once; a caller
+    # that handles SIGTERM itself (the studio requeues its running job) keeps its own.
+    own = signal.getsignal(signal.SIGTERM) if threading.current_thread() is threading.main_thread() else None
     try:
         if address:
             ray.init(address=address, **quiet)
@@ -117,6 +122,9 @@ def connect(settings: RaySettings) -> tuple[Any, bool]:
         where = f"the Ray cluster at {address!r}" if address else "a local Ray instance"
         raise InputError(f"cannot start or reach {where} ({str(exc).splitlines()[0] if str(exc) else type(exc).__name__})") \
             from None
+    finally:
+        if callable(own):
+            signal.signal(signal.SIGTERM, own)
     return ray, True
 
 
