@@ -34,6 +34,7 @@ import collections
 import contextlib
 import hashlib
 import importlib.util
+import itertools
 import os
 import signal
 import socket
@@ -132,36 +133,48 @@ _RUNNER: Runner | None = None
 """The worker process's runner: its networks and prepared styles outlive each item."""
 
 
+def _worker_runner(threads: int) -> Runner:
+    """This worker process's runner, computing with ``threads`` threads."""
+    global _RUNNER
+    torch.set_num_threads(threads)
+    _RUNNER = _RUNNER or Runner()
+    return _RUNNER
+
+
+@contextlib.contextmanager
+def _here(request: TransferRequest, names: Sequence[str], blobs: Sequence[bytes]) -> Iterator[TransferRequest]:
+    """The request as this worker runs it: its input files from the driver's bytes, its
+    output into a temporary file (read back and sent to the driver), and the driver's paths
+    and parameters recorded in the output, so that a resumed batch recognises it."""
+    local = {name: _cached_input(name, data) for name, data in zip(names, blobs)}
+    recorded = {"content": str(request.content), "styles": [str(s) for s in request.styles],
+                "parameters": request.parameters()}
+    with tempfile.TemporaryDirectory(prefix="brushwork-item-") as folder:
+        yield replace(request, content=local.get(str(request.content), request.content),
+                      styles=[local.get(str(s), s) for s in request.styles],
+                      output=Path(folder) / f"output{request.output.suffix if request.output else '.png'}",
+                      metadata={**recorded, **request.metadata})
+
+
 def stylize_item(request: TransferRequest, base: dict[str, Any], scores: bool, threads: int,
                  names: Sequence[str], *blobs: bytes) -> dict[str, Any]:
     """Run on a Ray worker: one batch item. ``names`` are the request's input files as the
     driver knows them and ``blobs`` their bytes; returns the manifest line, the encoded
     output file (or None) and who computed it."""
-    global _RUNNER
-    torch.set_num_threads(threads)
-    _RUNNER = _RUNNER or Runner()
-    local = {name: _cached_input(name, data) for name, data in zip(names, blobs)}
-    recorded = {"content": str(request.content), "styles": [str(s) for s in request.styles],
-                "parameters": request.parameters()}
-    with tempfile.TemporaryDirectory(prefix="brushwork-item-") as folder:
-        output = Path(folder) / f"output{request.output.suffix if request.output else '.png'}"
-        here = replace(request, content=local.get(str(request.content), request.content),
-                       styles=[local.get(str(s), s) for s in request.styles], output=output,
-                       metadata={**recorded, **request.metadata})
-        line = run_item(_RUNNER, here, base, scores)
-        data = output.read_bytes() if line["status"] == "done" else None
+    runner = _worker_runner(threads)
+    with _here(request, names, blobs) as here:
+        line = run_item(runner, here, base, scores)
+        data = here.output.read_bytes() if line["status"] == "done" else None
     return {"line": line, "data": data, "worker": f"{socket.gethostname()}:{os.getpid()}"}
 
 
 def paint_frames(frames: Any, styles: Sequence[str], config: Any, method: str, model: str | None, threads: int,
                  names: Sequence[str], *blobs: bytes) -> Any:
     """Run on a Ray worker: one network pass over a video's frames (a (N, 3, H, W) tensor)."""
-    global _RUNNER
-    torch.set_num_threads(threads)
-    _RUNNER = _RUNNER or Runner()
+    runner = _worker_runner(threads)
     local = {name: _cached_input(name, data) for name, data in zip(names, blobs)}
     request = TransferRequest(frames, [local.get(s, s) for s in styles], config, method=method, model=model)
-    return _RUNNER.run(request).image
+    return runner.run(request).image
 
 
 def _as_shown(image: Tensor) -> Tensor:
@@ -173,10 +186,7 @@ def run_relayed(request: TransferRequest, relay: Any, preview_every: float, thre
                 names: Sequence[str], *blobs: bytes) -> dict[str, Any]:
     """Run on a Ray worker: one request, its optimiser steps put on ``relay`` (a Ray queue);
     returns the image, the encoded output file and its metadata."""
-    global _RUNNER
-    torch.set_num_threads(threads)
-    _RUNNER = _RUNNER or Runner()
-    local = {name: _cached_input(name, data) for name, data in zip(names, blobs)}
+    runner = _worker_runner(threads)
     last = [0.0]
 
     def relay_step(p: Progress) -> None:  # the step's figures; its picture (the heavy part) now and then
@@ -186,14 +196,9 @@ def run_relayed(request: TransferRequest, relay: Any, preview_every: float, thre
             last[0] = now
         relay.put_nowait(replace(p, image=image, finish=_as_shown, weights=dict(p.weights)))
 
-    with tempfile.TemporaryDirectory(prefix="brushwork-job-") as folder:
-        output = Path(folder) / f"output{request.output.suffix if request.output else '.png'}"
-        here = replace(request, content=local.get(str(request.content), request.content),
-                       styles=[local.get(str(s), s) for s in request.styles], output=output,
-                       metadata={"content": str(request.content), "styles": [str(s) for s in request.styles],
-                                 "parameters": request.parameters(), **request.metadata})
-        result = _RUNNER.run(here, callback=relay_step)
-        return {"image": result.image, "metadata": result.metadata, "data": output.read_bytes()}
+    with _here(request, names, blobs) as here:
+        result = runner.run(here, callback=relay_step)
+        return {"image": result.image, "metadata": result.metadata, "data": here.output.read_bytes()}
 
 
 class RemoteRunner:
@@ -218,7 +223,7 @@ class RemoteRunner:
         ray, started = self.ray, time.perf_counter()
         names = _input_files(request)
         blobs = [ray.put(Path(name).read_bytes()) for name in names]
-        for attempt in range(self.settings.retries + 1):
+        for attempt in itertools.count(1):
             relay = Queue(actor_options={"num_cpus": 0})
             ref = self.task.remote(request, relay, self.preview_every, self.settings.threads_per_worker, names, *blobs)
             try:
@@ -231,9 +236,8 @@ class RemoteRunner:
                         break
                 out = ray.get(ref)
             except (ray.exceptions.WorkerCrashedError, ray.exceptions.NodeDiedError) as exc:
-                if attempt == self.settings.retries:
-                    raise InputError(f"the Ray worker running this died {attempt + 1} times ({type(exc).__name__})") \
-                        from None
+                if attempt > self.settings.retries:
+                    raise InputError(f"the Ray worker running this died {attempt} times ({type(exc).__name__})") from None
                 continue
             except ray.exceptions.RayTaskError as exc:
                 cause = getattr(exc, "cause", None)
@@ -248,7 +252,6 @@ class RemoteRunner:
                 with atomic_write(request.output) as handle:
                     handle.write(out["data"])
             return TransferResult(out["image"], request.output, out["metadata"], time.perf_counter() - started)
-        raise AssertionError("unreachable")
 
     def close(self) -> None:
         if self.started:
@@ -349,8 +352,7 @@ def _executor(ray: Any, settings: RaySettings, scores: bool) -> Executor:
         running: dict[Any, tuple[int, TransferRequest, dict[str, Any], int]] = {}
         kept: dict[str, Any] = {}  # object refs of inputs used by many items (the styles), put once
 
-        def submit() -> None:
-            index, request, base, attempt = queue.popleft()
+        def submit(index: int, request: TransferRequest, base: dict[str, Any], attempt: int) -> None:
             names = _input_files(request)
             blobs = []
             for name in names:
@@ -367,11 +369,10 @@ def _executor(ray: Any, settings: RaySettings, scores: bool) -> Executor:
         try:
             while queue or running:
                 while queue and len(running) < workers:
-                    index, request, base, attempt = queue[0]
+                    index, request, base, attempt = queue.popleft()
                     try:
-                        submit()
+                        submit(index, request, base, attempt)
                     except OSError as exc:  # an input gone since the batch was planned
-                        queue.popleft()
                         yield index, {**base, "status": "failed", "seconds": 0.0, "scores": None, "attempts": attempt,
                                       "error": f"cannot read an input ({exc.strerror or exc})"}
                 if not running:
