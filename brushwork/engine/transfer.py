@@ -383,7 +383,9 @@ def _run(job: _Job, config: TransferConfig, callback: ProgressCallback | None) -
     reference = fit_long_side(*work, config.reference_size) if 0 < config.reference_size < max(work) else None
     look: dict[str, LossFn] = {}
     if reference is not None and styles is not None and LOOK_WEIGHT > 0 and weights["style"].weight > 0:
-        content_target, style_targets = known[reference] if reference in known else targets_at(reference)
+        if reference not in known:  # kept for the reference scale's own objective too
+            known[reference] = targets_at(reference)
+        content_target, style_targets = known[reference]
         content_share = weights["content"].weight / weights["style"].weight if content_target is not None else 0.0
         weights["look"] = replace(weights["style"], weight=weights["style"].weight * LOOK_WEIGHT)
         look["look"] = _look_term(extractor, reference, style_targets, content_target, content_share)

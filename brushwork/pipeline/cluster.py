@@ -55,7 +55,7 @@ from brushwork.media.image_io import atomic_write
 from brushwork.options import check_fields, option
 from brushwork.pipeline.batch import Executor, Pending, run_item
 from brushwork.pipeline.runner import Runner, TransferRequest
-from brushwork.pipeline.video import Painter, VideoRequest, check_paintable
+from brushwork.pipeline.video import Painter, VideoRequest, check_paintable, draw_frames
 
 INSTALL_HINT = "pip install 'brushwork[ray]'"
 LOOPBACK_ONLY = "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"
@@ -129,6 +129,18 @@ def connect(settings: RaySettings) -> tuple[Any, bool]:
     return ray, True
 
 
+def task_layout(ray: Any, settings: RaySettings) -> tuple[int, dict[str, Any]]:
+    """How many tasks to keep in flight (``settings.workers``, or the cluster's CPUs divided by
+    the threads per worker) and what each asks Ray for (its CPUs, and a GPU where the cluster
+    has them)."""
+    threads = settings.threads_per_worker
+    workers = settings.workers or max(1, int(ray.cluster_resources().get("CPU", 1)) // threads)
+    resources: dict[str, Any] = {"num_cpus": threads}
+    if ray.cluster_resources().get("GPU", 0) >= 1:
+        resources["num_gpus"] = 1
+    return workers, resources
+
+
 _RUNNER: Runner | None = None
 """The worker process's runner: its networks and prepared styles outlive each item."""
 
@@ -146,7 +158,7 @@ def _here(request: TransferRequest, names: Sequence[str], blobs: Sequence[bytes]
     """The request as this worker runs it: its input files from the driver's bytes, its
     output into a temporary file (read back and sent to the driver), and the driver's paths
     and parameters recorded in the output, so that a resumed batch recognises it."""
-    local = {name: _cached_input(name, data) for name, data in zip(names, blobs)}
+    local = _local_inputs(names, blobs)
     recorded = {"content": str(request.content), "styles": [str(s) for s in request.styles],
                 "parameters": request.parameters()}
     with tempfile.TemporaryDirectory(prefix="brushwork-item-") as folder:
@@ -171,10 +183,8 @@ def stylize_item(request: TransferRequest, base: dict[str, Any], scores: bool, t
 def paint_frames(frames: Any, styles: Sequence[str], config: Any, method: str, model: str | None, threads: int,
                  names: Sequence[str], *blobs: bytes) -> Any:
     """Run on a Ray worker: one network pass over a video's frames (a (N, 3, H, W) tensor)."""
-    runner = _worker_runner(threads)
-    local = {name: _cached_input(name, data) for name, data in zip(names, blobs)}
-    request = TransferRequest(frames, [local.get(s, s) for s in styles], config, method=method, model=model)
-    return runner.run(request).image
+    local = _local_inputs(names, blobs)
+    return draw_frames(_worker_runner(threads), frames, [local.get(s, s) for s in styles], config, method, model)
 
 
 def _as_shown(image: Tensor) -> Tensor:
@@ -212,8 +222,7 @@ class RemoteRunner:
     def __init__(self, settings: RaySettings = RaySettings(), *, preview_every: float = 0.5) -> None:
         self.settings, self.preview_every = settings, preview_every
         self.ray, self.started = connect(settings)
-        extra = {"num_gpus": 1} if self.ray.cluster_resources().get("GPU", 0) >= 1 else {}
-        self.task = self.ray.remote(num_cpus=settings.threads_per_worker, max_retries=0, **extra)(run_relayed)
+        self.task = self.ray.remote(**task_layout(self.ray, settings)[1], max_retries=0)(run_relayed)
 
     def run(self, request: TransferRequest, *, callback: Any = None) -> Any:
         from ray.util.queue import Queue
@@ -258,6 +267,11 @@ class RemoteRunner:
             self.ray.shutdown()
 
 
+def _local_inputs(names: Sequence[str], blobs: Sequence[bytes]) -> dict[str, str]:
+    """Each input file as the driver names it -> its copy on this worker."""
+    return {name: _cached_input(name, data) for name, data in zip(names, blobs)}
+
+
 def _cached_input(name: str, data: bytes) -> str:
     """The input's bytes as a file on this worker, named by their hash (written once per worker machine)."""
     folder = Path(tempfile.gettempdir()) / "brushwork-ray-inputs"
@@ -285,9 +299,8 @@ def ray_painter(settings: RaySettings, request: VideoRequest) -> Iterator[Painte
     ray, started = connect(settings)
     try:
         threads = settings.threads_per_worker
-        workers = settings.workers or max(1, int(ray.cluster_resources().get("CPU", 1)) // threads)
-        extra = {"num_gpus": 1} if ray.cluster_resources().get("GPU", 0) >= 1 else {}
-        task = ray.remote(num_cpus=threads, max_retries=settings.retries, **extra)(paint_frames)
+        workers, resources = task_layout(ray, settings)
+        task = ray.remote(**resources, max_retries=settings.retries)(paint_frames)
         styles = [str(s) for s in request.styles]
         names = [s for s in styles if not s.startswith("sample:")]
         blobs = [ray.put(Path(name).read_bytes()) for name in names]
@@ -339,11 +352,8 @@ def ray_executor(settings: RaySettings = RaySettings(), *, scores: bool = True) 
 
 def _executor(ray: Any, settings: RaySettings, scores: bool) -> Executor:
     threads = settings.threads_per_worker
-    workers = settings.workers or max(1, int(ray.cluster_resources().get("CPU", 1)) // threads)
-    resources: dict[str, Any] = {"num_cpus": threads, "max_retries": 0}
-    if ray.cluster_resources().get("GPU", 0) >= 1:
-        resources["num_gpus"] = 1
-    task = ray.remote(**resources)(stylize_item)
+    workers, resources = task_layout(ray, settings)
+    task = ray.remote(**resources, max_retries=0)(stylize_item)  # retries are the driver's (counted in the manifest)
     died = (ray.exceptions.WorkerCrashedError, ray.exceptions.NodeDiedError, ray.exceptions.OwnerDiedError,
             ray.exceptions.ObjectLostError)
 

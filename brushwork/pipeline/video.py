@@ -142,6 +142,12 @@ def check_paintable(request: VideoRequest) -> None:
                          "each start from the one before")
 
 
+def draw_frames(runner: Runner, frames: Tensor, styles: Sequence[Source], config: TransferConfig, method: Method,
+                model: str | None) -> Tensor:
+    """One network pass over frames (N, 3, H, W), here or on a Ray worker."""
+    return runner.run(TransferRequest(frames, styles, config, method=method, model=model)).image
+
+
 def local_painter(runner: Runner, request: VideoRequest) -> Painter:
     """One network pass per group, in this process."""
 
@@ -151,8 +157,8 @@ def local_painter(runner: Runner, request: VideoRequest) -> Painter:
                 yield group, {}, 0.0
                 continue
             started = time.perf_counter()
-            images = runner.run(TransferRequest(torch.cat([f.image for f in todo]), request.styles, request.config,
-                                                method=request.method, model=request.model)).image
+            images = draw_frames(runner, torch.cat([f.image for f in todo]), request.styles, request.config,
+                                 request.method, request.model)
             yield group, {f.index: images[i:i + 1] for i, f in enumerate(todo)}, (time.perf_counter() - started) / len(todo)
 
     return paint
