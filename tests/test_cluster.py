@@ -180,15 +180,34 @@ def test_video_frames_painted_on_ray_are_the_local_ones(ray_instance, tmp_path, 
         assert np.abs(pixels(a).astype(int) - pixels(b).astype(int)).max() <= 1, b
 
 
-def test_video_on_ray_refuses_the_optimiser(tmp_path, capsys):
+def test_the_optimisers_video_on_ray_is_the_chunked_local_run(ray_instance, tmp_path, capsys):
+    """brushwork video --ray with the optimiser: two chunks painted on the two workers (each
+    computing its own flow), cross-faded here: the frames of the same chunks painted locally."""
     from clips import make_clip
 
+    from brushwork.pipeline.runner import Runner
+    from brushwork.pipeline.video import VideoRequest, chunked_painter, local_chunks, stylize_video
+
     clip = tmp_path / "clip.mp4"
-    make_clip(clip, frames=3, size=(64, 48))
-    code = main(["video", str(clip), "-o", str(tmp_path / "out.mp4"), "--style", "sample:strokes", "--ray", "--quiet"])
-    err = capsys.readouterr().err.strip()
-    assert code == 2 and len(err.splitlines()) == 1 and "networks" in err
-    assert not list(tmp_path.glob("out*")) and not list(tmp_path.glob(".out*"))
+    make_clip(clip, frames=12, size=(64, 48), audio=False)
+    flags = ["--size", "64", "--steps", "4", "--scales", "2", "--precision", "float32", "--device", "cpu",
+             "--seed", "0", "--chunk-overlap", "3"]
+    code = main(["video", str(clip), "-o", f"{tmp_path / 'ray'}/", "--style", "sample:strokes", "--ray",
+                 "--workers", "2", "--quiet", *flags])
+    assert code == 0, capsys.readouterr().err
+    config = TransferConfig(size=64, steps=4, scales=2, precision="float32", device="cpu", seed=0)
+    request = VideoRequest(clip, f"{tmp_path / 'local'}/", ["sample:strokes"], config, chunk_overlap=3)
+    runner = Runner()
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        stylize_video(request, runner=runner, painter=chunked_painter(request, 2, local_chunks(runner, request)))
+    finally:
+        torch.set_num_threads(threads)
+    local, remote = sorted((tmp_path / "local").glob("*.png")), sorted((tmp_path / "ray").glob("*.png"))
+    assert len(local) == len(remote) == 12
+    for a, b in zip(local, remote):
+        assert np.abs(pixels(a).astype(int) - pixels(b).astype(int)).max() <= 1, b
 
 
 def test_the_studio_on_ray_runs_jobs_with_their_progress_and_cancels_them(ray_instance, tmp_path, monkeypatch):

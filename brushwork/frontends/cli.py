@@ -34,7 +34,7 @@ from brushwork.pipeline.cluster import INSTALL_HINT, RaySettings, check_ray_inst
 from brushwork.studio.jobs import LOOPBACK, StudioSettings
 from brushwork.options import describe
 from brushwork.pipeline.runner import METHODS, Runner, TransferRequest
-from brushwork.pipeline.video import VideoProgress, VideoRequest, score_video, stylize_video
+from brushwork.pipeline.video import MAX_CHUNK_FRAMES, VideoProgress, VideoRequest, score_video, stylize_video
 from brushwork.media.video import check_video_output
 from brushwork.options import check_range
 from brushwork.media.paths import check_new, check_not_input, same_file
@@ -205,7 +205,13 @@ def build_parser() -> argparse.ArgumentParser:
                    "batches ran slower, 8 on a GPU)")
     p.add_argument("--work-dir", metavar="DIR", help="where finished frames are kept for a resume (default: beside OUTPUT)")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
-    _add_ray_options(p, "the networks' frames (fast, adain; the temporal filter stays here)")
+    p.add_argument("--chunk-frames", type=int, metavar="N", help="with --ray, the optimiser: frames per chunk (default: "
+                   f"the clip shared among the workers, at most {MAX_CHUNK_FRAMES})")
+    p.add_argument("--chunk-overlap", type=int, default=video_defaults["chunk_overlap"], metavar="N",
+                   help="with --ray, the optimiser: frames each chunk starts early, cross-faded with the chunk before "
+                        "(default: %(default)s)")
+    _add_ray_options(p, "the frames (networks: their passes, the temporal filter stays here; optimiser: chunks of "
+                        "the clip, cross-faded here)")
     _add_config_options(p, skip=("init",), presets=True)
 
     p = sub.add_parser("score-video", help="steadiness (warping error) and timing of a stylized video against its original")
@@ -239,7 +245,7 @@ def build_parser() -> argparse.ArgumentParser:
         info = limits[name]
         p.add_argument(f"--{name.replace('_', '-')}", type=type(info["default"]), default=info["default"], metavar=metavar,
                        help=f"{info['help']} (default: %(default)s)")
-    _add_ray_options(p, "the jobs (images, and the networks' video frames; the optimiser's videos stay here)")
+    _add_ray_options(p, "the jobs (images, and videos' frames as brushwork video --ray does)")
 
     p = sub.add_parser("demo", help="stylize a built-in photo with a built-in painting; needs no files")
     p.add_argument("--content", default="sample:chelsea", help="content (default: %(default)s)")
@@ -563,7 +569,8 @@ def cmd_video(args: argparse.Namespace) -> int:
     request = VideoRequest(Path(args.input), args.output, args.style, config, method=args.method, model=args.model,
                            start=args.start, duration=args.duration, temporal=not args.no_temporal,
                            temporal_weight=args.temporal_weight, filter_strength=args.filter_strength,
-                           work_dir=Path(args.work_dir) if args.work_dir else None, batch=args.batch)
+                           work_dir=Path(args.work_dir) if args.work_dir else None, batch=args.batch,
+                           chunk_frames=args.chunk_frames, chunk_overlap=args.chunk_overlap)
     frames = None if args.quiet else progress_bar(1)
     reporter = Reporter(quiet=args.quiet or args.method != "optimize", position=1)
 

@@ -5,7 +5,8 @@ Brushwork does not schedule work across machines itself; Ray does (``pip install
 :func:`ray_executor` is a batch :data:`~brushwork.pipeline.batch.Executor` (``run_batch``
 plans, skips what is done and keeps the manifest exactly as for a local batch);
 :func:`ray_painter` a video :data:`~brushwork.pipeline.video.Painter` (the networks' passes
-on the workers, the temporal filter in order on the driver); :class:`RemoteRunner` a
+on the workers, the temporal filter in order on the driver; the optimiser's frames in chunks
+on the workers, cross-faded on the driver); :class:`RemoteRunner` a
 runner for the studio's worker, relaying the optimiser's steps back as progress events.
 
 The scheme, and why:
@@ -55,7 +56,8 @@ from brushwork.media.image_io import atomic_write
 from brushwork.options import check_fields, option
 from brushwork.pipeline.batch import Executor, Pending, run_item
 from brushwork.pipeline.runner import Runner, TransferRequest
-from brushwork.pipeline.video import Painter, VideoRequest, check_paintable, draw_frames
+from brushwork.pipeline.video import Chunk, Drawn, Groups, Painter, VideoRequest, chunked_painter, draw_frames, \
+    optimize_frames
 
 INSTALL_HINT = "pip install 'brushwork[ray]'"
 LOOPBACK_ONLY = "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"
@@ -187,6 +189,14 @@ def paint_frames(frames: Any, styles: Sequence[str], config: Any, method: str, m
     return draw_frames(_worker_runner(threads), frames, [local.get(s, s) for s in styles], config, method, model)
 
 
+def paint_chunk(frames: Tensor, previous: tuple[Tensor, Tensor] | None, request: VideoRequest, threads: int,
+                names: Sequence[str], *blobs: bytes) -> Tensor:
+    """Run on a Ray worker: the optimiser's paintings of a chunk of a video's frames (N, 3, H, W), in order."""
+    local = _local_inputs(names, blobs)
+    here = replace(request, styles=[local.get(str(s), s) for s in request.styles])
+    return torch.cat(list(optimize_frames(_worker_runner(threads), list(frames.split(1)), here, previous)))
+
+
 def _as_shown(image: Tensor) -> Tensor:
     """A relayed step's picture is already post-processed."""
     return image
@@ -290,52 +300,77 @@ def _input_files(request: TransferRequest) -> list[str]:
 
 @contextlib.contextmanager
 def ray_painter(settings: RaySettings, request: VideoRequest) -> Iterator[Painter]:
-    """A :data:`~brushwork.pipeline.video.Painter` drawing a video's frames on Ray: up to
-    ``workers`` groups of frames in flight, each a task that loads the network once per worker
-    (Ray reruns a task whose worker died, up to ``retries`` times: frames have no manifest
-    and a pass has no side effect). The frames come back in order, and the temporal filter
-    (which needs the previous frame) runs on the driver, so the video is the local one's."""
-    check_paintable(request)
+    """A :data:`~brushwork.pipeline.video.Painter` drawing a video's frames on Ray, up to
+    ``workers`` tasks in flight, each loading its network or VGG-19 once per worker (Ray
+    reruns a task whose worker died, up to ``retries`` times: a task has no side effect).
+
+    - The networks: a task per group of frames; the frames come back in order and the
+      temporal filter (which needs the previous frame) runs on the driver, so the video is
+      the local one's.
+    - The optimiser: a task per chunk of the clip
+      (:func:`~brushwork.pipeline.video.chunked_painter`); each worker computes its chunk's
+      optical flow and paints its frames in order, the driver cross-fades the chunks."""
     ray, started = connect(settings)
     try:
         threads = settings.threads_per_worker
         workers, resources = task_layout(ray, settings)
-        task = ray.remote(**resources, max_retries=settings.retries)(paint_frames)
         styles = [str(s) for s in request.styles]
         names = [s for s in styles if not s.startswith("sample:")]
         blobs = [ray.put(Path(name).read_bytes()) for name in names]
+        if request.method == "optimize":
+            chunk_task = ray.remote(**resources, max_retries=settings.retries)(paint_chunk)
 
-        def paint(groups):
-            window: collections.deque = collections.deque()
-            last = [time.perf_counter()]
+            def run_chunks(chunks: Iterator[Chunk]) -> Iterator[list[Tensor]]:
+                jobs = ((None, chunk_task.remote(torch.cat([f.image for f in chunk.frames]), chunk.previous, request,
+                                                 threads, names, *blobs)) for chunk in chunks)
+                for _, frames in _in_order(ray, jobs, workers):
+                    yield list(frames.split(1))
 
-            def collect():  # the oldest group; its frames' time is the wait since the group before (throughput)
-                group, todo, ref = window.popleft()
-                if ref is None:
-                    return group, {}, 0.0
-                images = ray.get(ref)
-                now = time.perf_counter()
-                seconds, last[0] = (now - last[0]) / len(todo), now
-                return group, {f.index: images[i:i + 1] for i, f in enumerate(todo)}, seconds
+            yield chunked_painter(request, workers, run_chunks)
+            return
+        task = ray.remote(**resources, max_retries=settings.retries)(paint_frames)
 
-            try:
-                for group, todo in groups:
-                    ref = None if not todo else task.remote(torch.cat([f.image for f in todo]), styles, request.config,
-                                                            request.method, request.model, threads, names, *blobs)
-                    window.append((group, todo, ref))
-                    if len(window) >= workers:
-                        yield collect()
-                while window:
-                    yield collect()
-            finally:
-                for _, _, ref in window:
-                    if ref is not None:
-                        ray.cancel(ref, force=True)
+        def paint(groups: Groups, finished: Any, total: int) -> Iterator[Drawn]:
+            jobs = (((group, todo), None if not todo else task.remote(torch.cat([f.image for f in todo]), styles,
+                                                                       request.config, request.method, request.model,
+                                                                       threads, names, *blobs))
+                    for group, todo in groups)
+            last = time.perf_counter()
+            for (group, todo), images in _in_order(ray, jobs, workers):
+                if images is None:
+                    yield group, {}, 0.0
+                    continue
+                now = time.perf_counter()  # a frame's time is the wait since the group before (throughput)
+                seconds, last = (now - last) / len(todo), now
+                yield group, {f.index: images[i:i + 1] for i, f in enumerate(todo)}, seconds
 
         yield paint
     finally:
         if started:
             ray.shutdown()
+
+
+def _in_order(ray: Any, jobs: Iterator[tuple[Any, Any]], window: int) -> Iterator[tuple[Any, Any]]:
+    """Results of ``jobs`` ((key, object ref or None), submitted as they are drawn, at most
+    ``window`` at a time) as (key, result or None), in the jobs' order. Those still running
+    when the caller stops are cancelled."""
+    waiting: collections.deque = collections.deque()
+
+    def oldest() -> tuple[Any, Any]:
+        key, ref = waiting.popleft()
+        return key, None if ref is None else ray.get(ref)
+
+    try:
+        for job in jobs:
+            waiting.append(job)
+            if len(waiting) >= window:
+                yield oldest()
+        while waiting:
+            yield oldest()
+    finally:
+        for _, ref in waiting:
+            if ref is not None:
+                ray.cancel(ref, force=True)
 
 
 @contextlib.contextmanager

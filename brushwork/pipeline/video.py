@@ -10,14 +10,23 @@ the whole clip, the runner for the networks). Between frames, the optical flow o
   masked squared distance to that carried result, running ``config.steps`` at full size.
 - ``fast`` and ``adain``: one network pass per frame, then :class:`TemporalFilter`.
 
+Elsewhere (a :data:`Painter`, e.g. on Ray) the networks' passes run ahead and the filter
+stays here, in order. The optimiser's frames each start from the one before, so there the
+clip is cut into chunks (:func:`chunked_painter`): each chunk is painted in order on its
+own, starting ``chunk_overlap`` frames early with a full coarse-to-fine run, and those
+lead-in frames are cross-faded into the tail of the chunk before. Chunks run at once on
+several workers; the only unsteady frames are the cross-fades, a few per chunk.
+
 Finished frames are kept in a work folder beside the output, so an interrupted run
 resumes where it stopped; the folder is removed once the video is written.
 """
 
 from __future__ import annotations
 
+import collections
 import hashlib
 import json
+import math
 import shutil
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -61,6 +70,17 @@ class VideoRequest:
     batch: int | None = None
     """Frames per network pass; None: 1 on a CPU (batches ran slower there: benchmarks/video.py),
     8 on a GPU. The optimiser always paints one frame at a time."""
+    chunk_frames: int | None = None
+    """The optimiser's frames per chunk where chunks run elsewhere (:func:`chunked_painter`);
+    None: the clip shared evenly among the workers, at most ``MAX_CHUNK_FRAMES`` a chunk."""
+    chunk_overlap: int = 8
+    """Frames each chunk starts early, cross-faded with the tail of the chunk before."""
+
+    def __post_init__(self) -> None:
+        if self.chunk_frames is not None and not 1 <= self.chunk_frames <= 100_000:
+            raise InputError(f"chunk frames must be 1-100000, got {self.chunk_frames}")
+        if not 0 <= self.chunk_overlap <= 1000:
+            raise InputError(f"chunk overlap must be 0-1000 frames, got {self.chunk_overlap}")
 
     def key(self) -> str:
         """A short hash of everything that decides the frames, naming the work folder."""
@@ -127,19 +147,16 @@ def check_video_request(request: VideoRequest) -> VideoInfo:
 
 
 Drawn = tuple[list[Frame], dict[int, Tensor], float]
-"""A group of frames, the network's picture of each that was to be drawn (by index), and the
-seconds a drawn frame took."""
-Painter = Callable[[Iterator[tuple[list[Frame], list[Frame]]]], Iterator[Drawn]]
-"""Draws the networks' frames: takes (group, the group's frames to draw) in order and yields
-:data:`Drawn` in the same order, possibly working ahead (on Ray: several groups at once,
-:func:`brushwork.pipeline.cluster.ray_painter`). The temporal filter then runs in order here."""
-
-
-def check_paintable(request: VideoRequest) -> None:
-    """Only the networks' frames can be drawn by a painter (ahead, elsewhere)."""
-    if request.method == "optimize":
-        raise InputError("only the networks (--method fast or adain) paint frames elsewhere: the optimiser's frames "
-                         "each start from the one before")
+"""A group of frames, the picture of each that was to be drawn (by index), and the seconds a
+drawn frame took."""
+Groups = Iterator[tuple[list[Frame], list[Frame]]]
+"""The clip in order, a group of frames at a time, with the group's frames still to draw (the
+others are finished, from an interrupted run)."""
+Painter = Callable[[Groups, Callable[[int], Tensor], int], Iterator[Drawn]]
+"""Draws frames elsewhere: takes the groups, a way to load a finished frame by index and the
+clip's expected frame count, and yields :data:`Drawn` in the groups' order, possibly working
+ahead (on Ray: several groups at once, :func:`brushwork.pipeline.cluster.ray_painter`). The
+networks' frames are then filtered here, in order; the optimiser's come back final."""
 
 
 def draw_frames(runner: Runner, frames: Tensor, styles: Sequence[Source], config: TransferConfig, method: Method,
@@ -151,7 +168,7 @@ def draw_frames(runner: Runner, frames: Tensor, styles: Sequence[Source], config
 def local_painter(runner: Runner, request: VideoRequest) -> Painter:
     """One network pass per group, in this process."""
 
-    def paint(groups: Iterator[tuple[list[Frame], list[Frame]]]) -> Iterator[Drawn]:
+    def paint(groups: Groups, finished: Callable[[int], Tensor], total: int) -> Iterator[Drawn]:
         for group, todo in groups:
             if not todo:
                 yield group, {}, 0.0
@@ -164,19 +181,141 @@ def local_painter(runner: Runner, request: VideoRequest) -> Painter:
     return paint
 
 
+MAX_CHUNK_FRAMES = 120
+"""A chunk's frames are held by the driver until it is sent: this bounds them (a clip longer
+than workers x this makes more chunks than workers, run a window of ``workers`` at a time)."""
+
+
+@dataclass
+class Chunk:
+    """Consecutive frames the optimiser paints in order, on their own."""
+
+    frames: list[Frame]
+    lead_in: int
+    """How many of ``frames`` are the tail of the chunk before, painted only to be cross-faded into it."""
+    previous: tuple[Tensor, Tensor] | None = None
+    """(photo, painting) of the finished frame before, where an interrupted run resumes: the
+    chunk continues from it instead of starting afresh."""
+
+
+ChunkRunner = Callable[[Iterator[Chunk]], Iterator[list[Tensor]]]
+"""Paints chunks (each with :func:`optimize_frames`) and yields each chunk's frames, in order."""
+
+
+def optimize_frames(runner: Runner, images: Sequence[Tensor], request: VideoRequest,
+                    previous: tuple[Tensor, Tensor] | None = None,
+                    callback: ProgressCallback | None = None) -> Iterator[Tensor]:
+    """The optimiser's paintings of consecutive frames, each starting from the one before
+    (the first from ``previous`` if given, else a full coarse-to-fine run): a chunk of a
+    clip, here or on a worker."""
+    styles = runner.styles(request.styles, request.config)
+    for image in images:
+        motion = Motion.between(previous[0], image) if previous is not None and request.temporal else None
+        out = _optimize_frame(image, styles, request.config, request, previous, motion, callback)
+        previous = (image, out)
+        yield out
+
+
+def local_chunks(runner: Runner, request: VideoRequest) -> ChunkRunner:
+    """Chunks painted one after another in this process (what a worker does with each)."""
+
+    def run(chunks: Iterator[Chunk]) -> Iterator[list[Tensor]]:
+        for chunk in chunks:
+            yield list(optimize_frames(runner, [f.image for f in chunk.frames], request, chunk.previous))
+
+    return run
+
+
+def chunked_painter(request: VideoRequest, workers: int, run_chunks: ChunkRunner) -> Painter:
+    """The optimiser's frames painted in chunks that need not wait for each other (see the
+    module's notes): each chunk but the first starts ``request.chunk_overlap`` frames early,
+    and over those frames the chunk before fades linearly into it. Chunks are the frames
+    still to do (after an interrupted run's, which the first chunk continues from) shared
+    evenly among ``workers``, or ``request.chunk_frames`` long; the overlap is at most half a
+    chunk. With one chunk this is the local run, frame for frame."""
+
+    def paint(groups: Groups, finished: Callable[[int], Tensor], total: int) -> Iterator[Drawn]:
+        passed: collections.deque[list[Frame]] = collections.deque()  # finished groups, before the first chunk
+        stopped: list[BaseException] = []
+        overlap = request.chunk_overlap if request.temporal else 0  # at most half a chunk, once chunks are known
+
+        def chunks() -> Iterator[Chunk]:
+            nonlocal overlap
+            own: list[Frame] = []
+            lead: list[Frame] = []
+            before: Frame | None = None
+            length = 0
+            try:
+                for group, todo in groups:
+                    if not todo and not own and not length:
+                        passed.append(group)
+                        before = group[-1]
+                        continue
+                    if not length:
+                        start = group[0].index
+                        length = request.chunk_frames or min(MAX_CHUNK_FRAMES, math.ceil(max(total - start, 1) / workers))
+                        overlap = min(overlap, length // 2)
+                    own.extend(group)
+                    if len(own) >= length:
+                        yield _chunk(lead, own, before, finished)
+                        lead, own, before = own[len(own) - min(overlap, len(own)):], [], None
+            except TruncatedVideo as exc:
+                stopped.append(exc)
+            if own:
+                yield _chunk(lead, own, before, finished)
+
+        tail: list[tuple[Frame, Tensor]] = []  # the last chunk's last frames, waiting for the next one's lead-in
+        last = time.perf_counter()
+        sent: collections.deque[Chunk] = collections.deque()  # chunks handed to run_chunks, not yet back
+
+        def sending() -> Iterator[Chunk]:
+            for chunk in chunks():
+                sent.append(chunk)
+                yield chunk
+
+        for painted in run_chunks(sending()):
+            chunk = sent.popleft()
+            while passed:
+                yield passed.popleft(), {}, 0.0
+            now = time.perf_counter()
+            share, last = (now - last) / max(len(chunk.frames) - chunk.lead_in, 1), now
+            for i, ((frame, out), fresh) in enumerate(zip(tail, painted[:chunk.lead_in])):
+                fade = (i + 1) / (chunk.lead_in + 1)
+                yield [frame], {frame.index: (1 - fade) * out + fade * fresh}, share
+            ready = list(zip(chunk.frames[chunk.lead_in:], painted[chunk.lead_in:]))
+            keep = min(overlap, len(ready))
+            for frame, out in ready[:len(ready) - keep]:
+                yield [frame], {frame.index: out}, share
+            tail = ready[len(ready) - keep:]
+        while passed:
+            yield passed.popleft(), {}, 0.0
+        for frame, out in tail:
+            yield [frame], {frame.index: out}, 0.0
+        if stopped:
+            raise stopped[0]
+
+    return paint
+
+
+def _chunk(lead: list[Frame], own: list[Frame], before: Frame | None, finished: Callable[[int], Tensor]) -> Chunk:
+    previous = None if before is None else (before.image, finished(before.index))
+    return Chunk(lead + own, len(lead), previous)
+
+
 def stylize_video(request: VideoRequest, *, runner: Runner | None = None,
                   on_frame: Callable[[VideoProgress], None] | None = None,
                   callback: ProgressCallback | None = None, painter: Painter | None = None) -> VideoResult:
     """Stylize ``request.input`` into ``request.output`` (see the module docstring).
-    ``painter`` draws the networks' frames (default: :func:`local_painter`)."""
+    ``painter`` draws the frames elsewhere (the networks': :func:`local_painter` by default;
+    the optimiser's, in chunks: :func:`chunked_painter`; by default they are painted here in
+    order, each from the one before)."""
     runner = runner or Runner()
     info = check_video_request(request)  # everything refusable, before any file or folder exists
-    if painter is not None:
-        check_paintable(request)
-    painter = painter or local_painter(runner, request)
     config = request.config
-    if request.method == "optimize":
+    final = request.method == "optimize" and painter is not None  # frames come back finished
+    if request.method == "optimize" and painter is None:
         styles = runner.styles(request.styles, config)
+    painter = painter or local_painter(runner, request)
     span = info.duration - request.start
     frames_total = min(info.frames, round((request.duration or span) * info.fps + 0.5))
     work = request.work_dir or Path(request.output).parent / f".{Path(request.output).name}.{request.key()}.frames"
@@ -198,22 +337,26 @@ def stylize_video(request: VideoRequest, *, runner: Runner | None = None,
             frames = read_frames(request.input, start=request.start, duration=request.duration, long_side=config.size,
                                  role="input video")
             groups = ((group, [f for f in group if not cache.path(f.index).exists()]) for group in _groups(frames, batch))
-            if request.method == "optimize":
+            if request.method == "optimize" and not final:
                 painted: Iterator[Drawn] = ((group, {}, 0.0) for group, _ in groups)
             else:
-                painted = painter(groups)  # the networks' frames, a batch per pass
+                painted = painter(groups, cache.load, frames_total)
             for group, drawn, share in painted:
                 for frame in group:
-                    motion = Motion.between(previous[0], frame.image) if previous is not None and request.temporal else None
                     resumed = frame.index not in drawn and cache.path(frame.index).exists()
                     frame_started = time.perf_counter()
                     if resumed:
                         out = cache.load(frame.index)
                         steady.previous = out
-                    elif request.method == "optimize":
-                        out = _optimize_frame(frame.image, styles, config, request, previous, motion, callback)
+                    elif final:
+                        out = drawn[frame.index]
                     else:
-                        out = steady(drawn[frame.index], motion)
+                        motion = Motion.between(previous[0], frame.image) if previous is not None and request.temporal \
+                            else None
+                        if request.method == "optimize":
+                            out = _optimize_frame(frame.image, styles, config, request, previous, motion, callback)
+                        else:
+                            out = steady(drawn[frame.index], motion)
                     if not resumed:
                         cache.save(frame.index, out)
                         timings.append(time.perf_counter() - frame_started + share)

@@ -613,8 +613,7 @@ class _JobRun:
                         lambda: p.image, final=p.frame == p.frames)
 
         self.frame = {"frame": 1}
-        on_ray = worker.remote is not None and video.method != "optimize"  # the optimiser's frames stay here
-        with ray_painter(worker.ray, video) if on_ray else contextlib.nullcontext(None) as painter:
+        with ray_painter(worker.ray, video) if worker.remote is not None else contextlib.nullcontext(None) as painter:
             result = stylize_video(video, runner=worker.runner, on_frame=on_frame,
                                    callback=lambda p: self.on_step(p, later), painter=painter)
         return f"the clip broke off: {result.truncated}" if result.truncated else None
