@@ -3,9 +3,10 @@ import json
 import pytest
 import torch
 
+from brushwork.engine.color import rgb_to_lab
 from brushwork.frontends.cli import main
 from brushwork.media.image_io import resize
-from brushwork.engine.metrics import layout, score, sliced_wasserstein, ssim
+from brushwork.engine.metrics import layout, palette_distance, score, sliced_wasserstein, ssim
 
 
 def test_ssim_is_one_for_equal_images_and_low_for_noise():
@@ -49,9 +50,47 @@ def test_score_cli_table_and_json(tmp_path, capsys, image_files):
     code = main(["score", str(content), str(style), str(content), "--json"])
     values = json.loads(capsys.readouterr().out)
     assert code == 0 and set(values) == {"content_distance", "style_distance", "ssim", "style_swd",
-                                          "layout"}
+                                          "layout", "palette"}
     assert values["content_distance"] == 0.0
     assert main(["score", str(content), str(style), str(style)]) == 0
     assert "style_distance" in capsys.readouterr().out
     assert main(["score", str(content), str(style), str(tmp_path / "none.png")]) == 2
     assert "output image" in capsys.readouterr().err
+
+
+def test_palette_distance_sees_colours_and_their_proportions_not_their_places():
+    """Identical images: 0; the same pixels shuffled: 0; a blue-and-yellow picture against a
+    red-and-green one of the same layout: large; the same two colours in other proportions:
+    the further from the painting's, the larger; and the units are those of a colour difference (a flat grey against a grey
+    10 L lighter: about 10)."""
+    g = torch.Generator().manual_seed(0)
+    left = torch.zeros(1, 1, 64, 96)
+    left[..., :48] = 1
+    blue, yellow = torch.tensor([0.1, 0.2, 0.8]).view(1, 3, 1, 1), torch.tensor([0.9, 0.8, 0.1]).view(1, 3, 1, 1)
+    red, green = torch.tensor([0.8, 0.1, 0.1]).view(1, 3, 1, 1), torch.tensor([0.1, 0.6, 0.2]).view(1, 3, 1, 1)
+    painting = left * blue + (1 - left) * yellow
+    shuffled = painting.reshape(3, -1)[:, torch.randperm(64 * 96, generator=g)].reshape(1, 3, 64, 96)
+    assert palette_distance(painting, painting) == 0.0
+    assert palette_distance(shuffled, painting) == pytest.approx(0.0, abs=1e-6)
+    swapped = palette_distance(left * red + (1 - left) * green, painting)
+    def blue_share(columns):  # the same two colours, blue in the first ``columns`` of 96
+        part = torch.zeros(1, 1, 64, 96)
+        part[..., :columns] = 1
+        return palette_distance(part * blue + (1 - part) * yellow, painting)
+
+    assert swapped > 40 and 5 < blue_share(36) < blue_share(24) < blue_share(0)
+    grey = torch.full((1, 3, 32, 32), 0.5)
+    lighter = torch.full((1, 3, 32, 32), _grey_with_l(float(rgb_to_lab(grey)[0, 0, 0, 0]) + 10))
+    assert palette_distance(lighter, grey) == pytest.approx(10.0, abs=1.5)
+
+
+def _grey_with_l(target: float) -> float:
+    """The sRGB grey level whose CIELAB L is ``target`` (bisection)."""
+    low, high = 0.0, 1.0
+    for _ in range(40):
+        mid = (low + high) / 2
+        if float(rgb_to_lab(torch.full((1, 3, 1, 1), mid))[0, 0, 0, 0]) < target:
+            low = mid
+        else:
+            high = mid
+    return (low + high) / 2

@@ -88,6 +88,34 @@ def test_the_objective_and_its_gradient_computed_tile_by_tile_are_the_whole_pict
     assert error < tolerance if margin == 96 else 0.005 < error < tolerance, error
 
 
+def test_masked_styles_computed_tile_by_tile_are_the_whole_pictures():
+    """Two styles on complementary soft masks (a ramp across the picture): each masked
+    Gram matrix is a weighted sum over positions, so tiles add up to it as to a plain one."""
+    content = picture("sample:chelsea", 320)
+    net = VGGFeatures((*LAYERS, "relu4_2"))
+    ramp = torch.linspace(0, 1, content.shape[-1]).expand(1, 1, *content.shape[-2:]).contiguous()
+    with torch.no_grad():
+        targets = [(StyleTarget({n: gram_matrix(f) for n, f in net(picture(name, 192)).items() if n in LAYERS},
+                                mask=mask), strength)
+                   for name, mask, strength in (("sample:strokes", ramp, 1.0), ("sample:mosaic", 1 - ramp, 0.5))]
+        photo = net(content)["relu4_2"]
+    weights = {"content": Term(1.0), "style": Term(30.0), "tv": Term(5.0)}
+    start = (content + 0.1 * torch.randn(content.shape, generator=torch.Generator().manual_seed(0))).clamp(0, 1)
+    whole = start.clone().requires_grad_(True)
+    _, terms = Objective(net, paper_losses(ContentTarget({"relu4_2": photo}), targets), weights).evaluate(whole)
+    grid = TileGrid(*content.shape[-2:], core=96, margin=96, stride=16)
+    tiled = start.clone().requires_grad_(True)
+    objective = TiledObjective(net, grid, weights, content=content, content_layers={"relu4_2": 1.0}, styles=targets)
+    _, terms_tiled = objective.evaluate(tiled)
+    assert abs(float(terms_tiled["style"]) / float(terms["style"]) - 1) < 1e-5
+    assert float((tiled.grad - whole.grad).norm() / whole.grad.norm()) < 1e-5
+    unmasked = TiledObjective(net, grid, weights, content=content, content_layers={"relu4_2": 1.0},
+                              styles=[(StyleTarget({n: getattr(t, f"gram_{n}") for n in LAYERS}), w) for t, w in targets])
+    plain = start.clone().requires_grad_(True)
+    unmasked.evaluate(plain)
+    assert float((plain.grad - tiled.grad).norm() / tiled.grad.norm()) > 0.05  # the masks do matter
+
+
 @pytest.mark.slow
 def test_tiled_and_whole_optimisation_give_the_same_picture():
     """The optimiser sees the whole picture either way and every evaluation is the same up to
@@ -118,6 +146,31 @@ def test_tiled_and_whole_optimisation_give_the_same_picture():
 
 
 @pytest.mark.slow
+def test_a_pixel_term_such_as_the_temporal_one_works_on_a_tiled_picture():
+    """Video frames too large for memory are tiled too: the temporal term (a loss of the
+    pixels alone) is evaluated on the whole picture beside the tiles, and pulls the result
+    toward its target where its mask holds."""
+    from brushwork.pipeline.video import temporal_term
+
+    content, style = picture("sample:chelsea", 256), picture("sample:strokes", 128)
+    config = TransferConfig(size=256, steps=12, scales=1, init="image", device="cpu", precision="float32", tile=128)
+    carried = picture("sample:mosaic", 256)[..., :content.shape[-2], :content.shape[-1]]
+    mask = torch.zeros(1, 1, *content.shape[-2:])
+    mask[..., :, : content.shape[-1] // 2] = 1  # the term holds on the left half only
+    free = stylize(content, [style], init_image=content, config=config)
+    held = stylize(content, [style], init_image=content, config=config,
+                   extra_losses={"temporal": (temporal_term(carried, mask), Term(200.0))})
+    half = content.shape[-1] // 2
+
+    def distance(image, side):
+        return float((image - carried)[..., side].abs().mean())
+
+    left, right = slice(0, half), slice(half, None)
+    assert distance(held, left) < 0.75 * distance(free, left)  # measured 0.65 in 12 steps
+    assert distance(held, right) > 0.85 * distance(free, right)
+
+
+@pytest.mark.slow
 def test_no_seam_on_a_flat_style(large):
     """A flat-colour style asks for a smooth picture: the tile borders must not be steps."""
     flat = torch.ones(1, 3, 96, 96) * torch.tensor([0.8, 0.5, 0.2]).view(1, 3, 1, 1)
@@ -137,8 +190,9 @@ def test_the_memory_check_plans_tiles_for_what_does_not_fit_and_refuses_only_wha
     monkeypatch.setattr(devices, "available_memory", lambda device: 8 * 2**30)
     grid = tile_grid_for((2000, 3000), layers, config, cpu)  # whole it would not fit: the largest tiles that do
     planned = TILE_BUDGET_SHARE * 8 * 2**30  # a margin for the estimate's roughness
-    assert grid is not None and tiled_memory(grid, layers, ("relu4_2",), config) <= planned
-    assert tiled_memory(replace(grid, core=grid.core + 128), layers, ("relu4_2",), config) > planned
+    assert grid is not None and tiled_memory(grid, layers, ("relu4_2",), config, torch.device("cpu")) <= planned
+    assert tiled_memory(replace(grid, core=grid.core + 128), layers, ("relu4_2",), config,
+                        torch.device("cpu")) > planned
     assert check_transfer(config, (2000, 3000), styles=1) == (2000, 3000)
     assert tile_grid_for((200, 300), layers, config, cpu) is None  # small: one pass, as before
     assert tile_grid_for((200, 300), layers, replace(config, tile=128), cpu).core == 128  # asked for

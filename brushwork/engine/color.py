@@ -45,6 +45,25 @@ def yiq_to_rgb(image: Tensor) -> Tensor:
     return _apply_matrix(torch.linalg.inv(_RGB_TO_YIQ.double()).float(), image)
 
 
+_SRGB_TO_XYZ = torch.tensor(  # sRGB primaries, D65 white
+    [
+        [0.4124564, 0.3575761, 0.1804375],
+        [0.2126729, 0.7151522, 0.0721750],
+        [0.0193339, 0.1191920, 0.9503041],
+    ]
+)
+_D65 = (0.95047, 1.0, 1.08883)
+
+
+def rgb_to_lab(image: Tensor) -> Tensor:
+    """sRGB in [0, 1] -> CIELAB (L in 0-100; a Euclidean distance of about 2.3 is a just
+    noticeable difference), for distances between colours that follow what people see."""
+    linear = torch.where(image <= 0.04045, image / 12.92, ((image.clamp_min(0) + 0.055) / 1.055) ** 2.4)
+    xyz = _apply_matrix(_SRGB_TO_XYZ, linear) / torch.tensor(_D65, dtype=image.dtype, device=image.device).view(1, 3, 1, 1)
+    f = torch.where(xyz > (6 / 29) ** 3, xyz.clamp_min(1e-12) ** (1 / 3), xyz / (3 * (6 / 29) ** 2) + 4 / 29)
+    return torch.cat([116 * f[:, 1:2] - 16, 500 * (f[:, 0:1] - f[:, 1:2]), 200 * (f[:, 1:2] - f[:, 2:3])], dim=1)
+
+
 def luminance(image: Tensor) -> Tensor:
     """Luminance as a (B, 1, H, W) tensor."""
     return rgb_to_yiq(image)[:, :1]

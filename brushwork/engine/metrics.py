@@ -15,6 +15,11 @@ the output) and the style image (scaled so its long side equals the output's):
   to :data:`LAYOUT_SIDE` px on the long side: whether the photo's composition (where its
   light and dark masses lie) survives, whatever the strokes do. Near 1 the photo is kept;
   near 0 its arrangement is gone.
+* ``palette`` - how far the output's colours are from the painting's, as distributions:
+  the sliced Wasserstein-2 distance between the two images' pixel colours in CIELAB, scaled
+  to colour-difference units (about 2.3 is just noticeable; one colour shifted by d scores d). 0 when the output uses the
+  painting's colours in the painting's proportions, wherever they lie; a photo's own colours
+  or a palette shared by every style score high.
 
 Lower is better for the distances, higher for SSIM and layout.
 """
@@ -27,7 +32,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from brushwork.engine.color import luminance
+from brushwork.engine.color import luminance, rgb_to_lab
 from brushwork.engine.features import shared_extractor
 from brushwork.media.image_io import fit_long_side, resize
 from brushwork.engine.losses import content_loss, gram_matrix, style_loss
@@ -47,6 +52,7 @@ class Scores:
     ssim: float
     style_swd: float
     layout: float
+    palette: float
 
     def as_dict(self) -> dict[str, float]:
         return asdict(self)
@@ -99,6 +105,31 @@ def layout(output: Tensor, content: Tensor) -> float:
     return float((a * b).sum() / (a.norm() * b.norm()).clamp_min(1e-12))
 
 
+PALETTE_SIDE = 128
+"""Long side both images are averaged down to (if larger) for :func:`palette_distance`:
+colour proportions, not detail, and a painting's colours as seen from the distance its
+strokes blend at, whatever its size."""
+
+
+def palette_distance(output: Tensor, style: Tensor, *, projections: int = 32, seed: int = 0) -> float:
+    """Sliced Wasserstein-2 distance between the pixel colours of two RGB images in CIELAB
+    (see the module docstring): the colours of each are projected on the same directions
+    (the three axes and seeded random ones), and each projection's distribution compared
+    by its quantiles. Root mean square times sqrt(3), so that one colour shifted by a
+    difference of d scores about d (a unit direction sees a third of a shift's square, on
+    average and over the axes)."""
+    colours = []
+    for image in (output, style):
+        side = min(PALETTE_SIDE, max(image.shape[-2:]))
+        small = resize(image.clamp(0, 1).float(), fit_long_side(*image.shape[-2:], side))
+        colours.append(rgb_to_lab(small).reshape(3, -1).T)
+    gen = torch.Generator().manual_seed(seed)
+    dirs = torch.cat([torch.eye(3), F.normalize(torch.randn(3, projections, generator=gen), dim=0).T]).T
+    count = min(len(c) for c in colours)
+    qx, qy = (_quantiles(c @ dirs.to(c), count) for c in colours)
+    return float((3 * (qx - qy).pow(2).mean()).sqrt())
+
+
 @torch.no_grad()
 def score(output: Tensor, content: Tensor, style: Tensor) -> Scores:
     """Compare ``output`` (1, 3, H, W) with ``content`` and ``style``; see the module docstring."""
@@ -115,4 +146,5 @@ def score(output: Tensor, content: Tensor, style: Tensor) -> Scores:
         ssim=ssim(luminance(output.clamp(0, 1)), luminance(content)),
         style_swd=swd,
         layout=layout(output, content),
+        palette=palette_distance(output, style),
     )

@@ -15,6 +15,7 @@ import torch
 from torch import Tensor, nn
 
 from brushwork.engine.features import VGGFeatures
+from brushwork.engine.lbfgs import LowMemoryLBFGS
 from brushwork.media.image_io import resize
 from brushwork.engine.losses import ContentTarget, StyleTarget, total_variation
 from brushwork.engine.schedules import MultiScaleSchedule, WeightSchedule
@@ -110,6 +111,9 @@ class Objective(nn.Module):
 
     history_limit = 1 << 30
     """L-BFGS history entries this objective allows (a tiled picture's is capped by memory)."""
+    low_memory = False
+    """Whether L-BFGS should run in as few picture-sized buffers as it can (a tiled picture:
+    :class:`~brushwork.engine.lbfgs.LowMemoryLBFGS`)."""
 
     def __init__(self, extractor: VGGFeatures, losses: Mapping[str, LossFn | None], weights: Weights) -> None:
         super().__init__()
@@ -175,12 +179,14 @@ def optimize_image(
     run_progress = run_progress or (lambda done: done / steps)
     x = image.detach() if in_place and image.is_contiguous() else image.detach().clone(memory_format=torch.contiguous_format)
     x.requires_grad_(True)
-    opt = _make_optimizer(optimizer, x, steps, learning_rate, min(lbfgs_history, objective.history_limit))
+    history = min(lbfgs_history, objective.history_limit)
+    lean = optimizer == "lbfgs" and objective.low_memory
+    opt = None if lean else _make_optimizer(optimizer, x, steps, learning_rate, history)
     done = 0
 
     def closure() -> Tensor:
         nonlocal done
-        opt.zero_grad(set_to_none=True)
+        x.grad = None
         total, terms = objective.evaluate(x, run_progress(done))
         done += 1
         if on_step is not None:
@@ -188,7 +194,9 @@ def optimize_image(
         return total
 
     try:
-        if optimizer == "lbfgs":
+        if lean:
+            LowMemoryLBFGS(x, history).run(closure, steps)
+        elif optimizer == "lbfgs":
             opt.step(closure)
         else:
             for _ in range(steps):

@@ -33,7 +33,7 @@ import torch
 from torch import Tensor
 
 from brushwork.engine.features import VGGFeatures, layer_stride
-from brushwork.engine.losses import StyleTarget, relative_squared_error
+from brushwork.engine.losses import StyleTarget, relative_squared_error, resize_mask
 from brushwork.engine.optimize import LossFn, Weights
 
 Box = tuple[int, int, int, int]
@@ -50,26 +50,30 @@ TILE_MARGIN = 96
 """Context around each core, a multiple of the deepest stride (16), past VGG-19's reach at
 relu5_1 (about 90 px each way): the cores' features and the tiles' summed gradient are the
 whole picture's to float error (tested; 64 px leaves the gradient off by 0.1%, 48 px by 3%)."""
-PICTURE_COPIES = 8
-"""Picture-sized float32 buffers a tiled scale keeps: the picture (optimised in place in
-the upsampled previous result), its gradient, L-BFGS's working vectors (flat gradient,
-previous gradient, direction, two-loop copy), the content at this scale and one passing
-copy (a whole-picture term's gradient, a new history pair). At 8192x3808 the estimate with
-10 (before the initial image and the previous result were dropped) was 12% over the peak
-measured."""
-HISTORY_BYTES = 2 * 2**30
-"""L-BFGS history a tiled scale may keep (two picture-sized vectors per entry): 7 entries at
-4096x2731. From the photo at 512 px, 60 steps, histories of 5 and 10 ended within 7% and 3%
-of the loss with 50."""
+PICTURE_COPIES = 6
+"""Picture-sized float32 buffers a tiled scale keeps: the picture (optimised in place in the
+upsampled previous result), its gradient, :class:`~brushwork.engine.lbfgs.LowMemoryLBFGS`'s
+previous gradient and direction, the content at the output's size, and one passing copy (a
+whole-picture term's gradient). (With ``torch.optim.LBFGS`` it was 8, and the estimate of
+10 before the initial image and the previous result were dropped was 12% over the peak
+measured at 8192x3808.)"""
+HISTORY_BYTES = 2**30
+"""L-BFGS history a tiled scale may keep (two picture-sized float16 vectors per entry): 8
+entries at 4096x2731, :data:`MIN_HISTORY` from about 6000 px. From the photo at 512 px, 60
+steps, histories of 5 and 10 ended within 7% and 3% of the loss with 50."""
 MIN_HISTORY = 3
 """The fewest history entries a tiled scale keeps, however large the picture."""
+
+
+def history_entry_bytes(size: tuple[int, int]) -> int:
+    """One L-BFGS history entry of a tiled picture: two float16 vectors (see :mod:`~brushwork.engine.lbfgs`)."""
+    return 2 * 3 * size[0] * size[1] * 2
 
 
 def lbfgs_history_for(size: tuple[int, int], wanted: int) -> int:
     """L-BFGS history entries for a tiled picture of ``size``: ``wanted``, or fewer (never
     under :data:`MIN_HISTORY`) where they would pass :data:`HISTORY_BYTES`."""
-    entry = 2 * 3 * size[0] * size[1] * 4
-    return max(MIN_HISTORY, min(wanted, HISTORY_BYTES // entry))
+    return max(MIN_HISTORY, min(wanted, HISTORY_BYTES // history_entry_bytes(size)))
 
 
 @dataclass(frozen=True)
@@ -113,31 +117,65 @@ def core_of(features: Mapping[str, Tensor], box: Box, padded: Box, grid: TileGri
     return out
 
 
-def gram_sum(features: Tensor) -> Tensor:
-    """Unnormalised channel correlations (B, C, C): summed, not averaged, over positions."""
+def gram_sum(features: Tensor, weights: Tensor | None = None) -> Tensor:
+    """Unnormalised channel correlations (B, C, C): summed, not averaged, over positions
+    (each position weighted by ``weights`` (1, 1, H, W) where given: a masked style)."""
     b, c, h, w = features.shape
     flat = features.reshape(b, c, h * w).float()
-    return flat @ flat.transpose(1, 2)
+    if weights is None:
+        return flat @ flat.transpose(1, 2)
+    return (flat * weights.reshape(1, 1, h * w).float()) @ flat.transpose(1, 2)
 
 
 def crop(image: Tensor, box: Box) -> Tensor:
     return image[..., box[0]:box[1], box[2]:box[3]]
 
 
+def layer_mask(mask: Tensor, name: str, grid: TileGrid) -> Tensor:
+    """A mask at the picture's size, area-averaged to layer ``name``'s positions in the whole picture."""
+    s = layer_stride(name)
+    return resize_mask(mask, (grid.height // s, grid.width // s))
+
+
+def core_weights(weights: Tensor | None, name: str, box: Box, grid: TileGrid) -> Tensor | None:
+    """The core's positions of a layer's mask (:func:`layer_mask`), as :func:`core_of` cuts features."""
+    if weights is None:
+        return None
+    s = layer_stride(name)
+    bottom = None if box[1] == grid.height else box[1] // s
+    right = None if box[3] == grid.width else box[3] // s
+    return weights[..., box[0] // s:bottom, box[2] // s:right]
+
+
+Weighting = Mapping[str, Tensor | None]
+"""Per style layer, the weight of each position of the whole picture (a masked style's
+mask, :func:`layer_mask`), or None: every position counts once."""
+
+
 @torch.no_grad()
-def tiled_grams(extractor: VGGFeatures, image: Tensor, layers: Sequence[str], grid: TileGrid) -> dict[str, Tensor]:
-    """The whole picture's Gram matrices (averaged over positions, as :func:`gram_matrix`),
-    computed tile by tile: for a style image too large for one pass."""
-    sums: dict[str, Tensor] = {}
-    counts: dict[str, int] = {}
+def tiled_gram_sums(extractor: VGGFeatures, image: Tensor, grid: TileGrid,
+                    weightings: Sequence[Weighting]) -> list[dict[str, tuple[Tensor, float]]]:
+    """For each weighting, each layer's Gram sum over the whole picture and the total weight
+    of its positions (the Gram matrix is their quotient), computed tile by tile: one
+    forward pass per tile serves every weighting."""
+    sums: list[dict[str, tuple[Tensor, float]]] = [{} for _ in weightings]
     for box in grid.cores():
         padded = grid.padded(box)
         feats = core_of(extractor(crop(image, padded)), box, padded, grid)
-        for name in layers:
-            f = feats[name]
-            sums[name] = sums.get(name, 0) + gram_sum(f)
-            counts[name] = counts.get(name, 0) + f.shape[-2] * f.shape[-1]
-    return {name: sums[name] / counts[name] for name in layers}
+        for found, weighting in zip(sums, weightings):
+            for name, weights in weighting.items():
+                f, w = feats[name], core_weights(weights, name, box, grid)
+                total = float(f.shape[-2] * f.shape[-1]) if w is None else float(w.sum())
+                before, count = found.get(name, (0, 0.0))
+                found[name] = (before + gram_sum(f, w), count + total)
+    return sums
+
+
+def tiled_grams(extractor: VGGFeatures, image: Tensor, layers: Sequence[str], grid: TileGrid) -> dict[str, Tensor]:
+    """The whole picture's Gram matrices (averaged over positions, as :func:`gram_matrix`),
+    computed tile by tile: for a style image too large for one pass."""
+    sums = tiled_gram_sums(extractor, image, grid, [dict.fromkeys(layers)])[0]
+    return {name: total / count for name, (total, count) in sums.items()}
 
 
 class TiledObjective:
@@ -156,8 +194,6 @@ class TiledObjective:
     def __init__(self, extractor: VGGFeatures, grid: TileGrid, weights: Weights, *, content: Tensor | None,
                  content_layers: Mapping[str, float], styles: Sequence[tuple[StyleTarget, float]],
                  whole: Mapping[str, LossFn] | None = None) -> None:
-        if any(t.mask is not None for t, _ in styles):
-            raise ValueError("masked styles are not tiled")
         self.extractor, self.grid, self.weights = extractor, grid, weights
         self.content = content
         total = sum(content_layers.values())
@@ -165,19 +201,25 @@ class TiledObjective:
         self.styles = list(styles)
         self.whole = dict(whole or {})
         self.style_layers = list(dict.fromkeys(n for t, _ in self.styles for n in t.layer_weights))
+        # one weighting for all unmasked styles (they share the picture's plain Gram matrices)
+        # and one per masked style; which one each style reads
+        self.weightings: list[Weighting] = []
+        self.weighting_of: list[int] = []
+        plain: int | None = None
+        for target, _ in self.styles:
+            if target.mask is None:
+                if plain is None:
+                    plain = len(self.weightings)
+                    self.weightings.append(dict.fromkeys(self.style_layers))
+                self.weighting_of.append(plain)
+            else:
+                self.weightings.append({n: layer_mask(target.mask, n, grid) for n in target.layer_weights})
+                self.weighting_of.append(len(self.weightings) - 1)
         self.boxes = grid.cores()
         self.history_limit = lbfgs_history_for((grid.height, grid.width), 1 << 30)
-        self.counts = self._positions()
+        self.low_memory = True
         self._content_targets: dict[Box, dict[str, Tensor]] = {}
         self._content_norms: dict[str, float] = {}
-
-    def _positions(self) -> dict[str, int]:
-        """Feature positions per layer in the whole picture (VGG's pooling floors)."""
-        out = {}
-        for name in dict.fromkeys([*self.style_layers, *self.content_layers]):
-            s = layer_stride(name)
-            out[name] = (self.grid.height // s) * (self.grid.width // s)
-        return out
 
     @torch.no_grad()
     def _prepare_content(self) -> None:
@@ -205,20 +247,19 @@ class TiledObjective:
         use_style = bool(self.styles) and weights.get("style", 0.0) > 0
         use_content = bool(self._content_targets) and weights.get("content", 0.0) > 0
         use_tv = weights.get("tv", 0.0) > 0
-        slopes: dict[str, Tensor] = {}
+        slopes: list[dict[str, Tensor]] = [{} for _ in self.weightings]  # dL/d(Gram sum), per weighting and layer
         if use_style:
-            grams = tiled_grams(self.extractor, image, self.style_layers, self.grid)
-            values["style"] = sum(strength * sum(w * relative_squared_error(grams[n], getattr(t, f"gram_{n}"))
-                                                 for n, w in t.layer_weights.items())
-                                  for t, strength in self.styles)
-            for name in self.style_layers:
-                slopes[name] = torch.zeros_like(grams[name])
-            for target, strength in self.styles:
+            sums = tiled_gram_sums(self.extractor, image, self.grid, self.weightings)
+            values["style"] = zero
+            for (target, strength), which in zip(self.styles, self.weighting_of):
                 for name, w in target.layer_weights.items():
-                    goal = getattr(target, f"gram_{name}")
+                    total, count = sums[which][name]
+                    gram, goal = total / max(count, 1e-8), getattr(target, f"gram_{name}")
+                    values["style"] = values["style"] + strength * w * relative_squared_error(gram, goal)
                     scale = goal.pow(2).sum().clamp_min(1e-12)
-                    # d/dG of ||G - T||^2 / ||T||^2, and G = (sum over positions) / N
-                    slopes[name] += strength * w * 2 * (grams[name] - goal) / (scale * self.counts[name])
+                    # d/dS of ||S / N - T||^2 / ||T||^2 for the Gram sum S over N positions (or mask weight)
+                    slope = strength * w * 2 * (gram - goal) / (scale * max(count, 1e-8))
+                    slopes[which][name] = slopes[which][name] + slope if name in slopes[which] else slope
         grad = torch.zeros_like(image)
         content_sum, tv_sum = zero.clone(), zero.clone()
         for box in self.boxes:
@@ -228,8 +269,9 @@ class TiledObjective:
             if use_style or use_content:
                 feats = core_of(self.extractor(tile), box, padded, self.grid)
                 if use_style:
-                    total = total + weights["style"] * sum((slopes[n] * gram_sum(feats[n])).sum()
-                                                           for n in self.style_layers)
+                    total = total + weights["style"] * sum(
+                        (slope * gram_sum(feats[n], core_weights(weighting[n], n, box, self.grid))).sum()
+                        for weighting, layers in zip(self.weightings, slopes) for n, slope in layers.items())
                 if use_content:
                     targets = self._content_targets[box]
                     part = sum(w * (feats[n].float() - targets[n].float()).pow(2).sum() / self._content_norms[n]

@@ -28,7 +28,7 @@ from brushwork.engine.optimize import (LossFn, Objective, OptimizerName, Progres
                                       run_pyramid, style_term)
 from brushwork.options import check_fields, check_range, describe, option
 from brushwork.engine.tiled import (DEFAULT_TILE, MIN_TILE, PICTURE_COPIES, TILE_MARGIN, TILE_STEP, TiledObjective, TileGrid,
-                                   lbfgs_history_for, tiled_grams)
+                                   history_entry_bytes, lbfgs_history_for, tiled_grams)
 from brushwork.engine.schedules import MultiScaleSchedule, WeightSchedule
 
 InitName = Literal["content", "noise", "image", "adain"]
@@ -244,12 +244,13 @@ scale (tile, picture buffers, history) is rougher than that of a whole one."""
 
 
 def tile_grid_for(size: tuple[int, int], layers: Sequence[str], config: TransferConfig,
-                  device: torch.device) -> TileGrid | None:
+                  device: torch.device, masked: int = 0) -> TileGrid | None:
     """The tiles a scale of ``size`` is evaluated in, or None to evaluate it in one pass:
     tiles of ``config.tile`` when given (for scales longer than that); else, for a scale
     that would not fit in memory whole, the largest tiles that do (fewer tiles waste less on
     their margins) within :data:`TILE_BUDGET_SHARE` of the memory, or :data:`DEFAULT_TILE`
-    where none would (the memory check then refuses or accepts it)."""
+    where none would (the memory check then refuses or accepts it). ``masked``: styles with
+    a mask (each keeps its mask at every layer)."""
     stride = max(layer_stride(name) for name in layers)
     if config.tile is not None:
         return TileGrid(*size, core=config.tile, margin=TILE_MARGIN, stride=stride) if max(size) > config.tile else None
@@ -259,25 +260,30 @@ def tile_grid_for(size: tuple[int, int], layers: Sequence[str], config: Transfer
     budget = memory_budget(device, config.max_memory) * TILE_BUDGET_SHARE
     for core in range(max(size) // TILE_STEP * TILE_STEP, MIN_TILE - 1, -TILE_STEP):
         grid = TileGrid(*size, core=core, margin=TILE_MARGIN, stride=stride)
-        if tiled_memory(grid, layers, config.content_layers, config) <= budget:
+        if tiled_memory(grid, layers, config.content_layers, config, device, masked) <= budget:
             return grid
     return TileGrid(*size, core=DEFAULT_TILE, margin=TILE_MARGIN, stride=stride)
 
 
-def tiled_memory(grid: TileGrid, layers: Sequence[str], content_layers: Sequence[str], config: TransferConfig) -> int:
+def tiled_memory(grid: TileGrid, layers: Sequence[str], content_layers: Sequence[str], config: TransferConfig,
+                 device: torch.device, masked: int = 0) -> int:
     """Bytes a scale evaluated on ``grid`` needs: one padded tile's activations, the
-    picture-sized buffers (:data:`PICTURE_COPIES`), the capped L-BFGS history and the
-    content's features kept per tile."""
+    picture-sized buffers (:data:`PICTURE_COPIES`), the capped L-BFGS history, the
+    content's features kept per tile (in the extractor's precision) and ``masked`` styles'
+    masks (at the picture's size and each style layer's: 7/3 of a single-channel picture)."""
     size = (grid.height, grid.width)
     padded = (min(size[0], grid.core + 2 * grid.margin), min(size[1], grid.core + 2 * grid.margin))
     pixels = size[0] * size[1]
-    kept = sum(layer_channels(n) * pixels // layer_stride(n) ** 2 * 4 for n in content_layers)
-    return (memory_needed(padded, layers) + PICTURE_COPIES * 3 * pixels * 4 + kept
-            + _history_bytes(size, lbfgs_history_for(size, config.lbfgs_history), config))
+    element = torch.finfo(resolve_precision(config.precision, device)).bits // 8
+    kept = sum(layer_channels(n) * pixels // layer_stride(n) ** 2 * element for n in content_layers)
+    history = lbfgs_history_for(size, config.lbfgs_history) * history_entry_bytes(size) \
+        if config.optimizer == "lbfgs" else 0
+    masks = masked * pixels * 4 * 7 // 3
+    return memory_needed(padded, layers) + PICTURE_COPIES * 3 * pixels * 4 + kept + history + masks
 
 
 def check_output_size(size: tuple[int, int], layers: Sequence[str], config: TransferConfig,
-                      device: torch.device, content_layers: Sequence[str] = ()) -> None:
+                      device: torch.device, content_layers: Sequence[str] = (), masked: int = 0) -> None:
     """Refuse an output the deepest layer cannot see, or whose run cannot fit in memory even
     in tiles (saying what would)."""
     deepest = max(layers, key=VGG19_LAYERS.index)
@@ -285,15 +291,17 @@ def check_output_size(size: tuple[int, int], layers: Sequence[str], config: Tran
     h, w = size
     if min(size) < min_side:
         raise InputError(f"output {w}x{h} is too small for layer {deepest}: it needs at least {min_side} px on each side")
-    grid = tile_grid_for(size, layers, config, device)
+    grid = tile_grid_for(size, layers, config, device, masked)
     if grid is None:
         check_fits(size, layers, device, extra_bytes=_history_bytes(size, config.lbfgs_history, config),
                    limit_gib=config.max_memory)
         return
-    need, have = tiled_memory(grid, layers, content_layers, config), memory_budget(device, config.max_memory)
+    need = tiled_memory(grid, layers, content_layers, config, device, masked)
+    have = memory_budget(device, config.max_memory)
     if need <= have:
         return
-    smaller = grid.core > MIN_TILE and tiled_memory(replace(grid, core=MIN_TILE), layers, content_layers, config) <= have
+    smallest = replace(grid, core=MIN_TILE)
+    smaller = grid.core > MIN_TILE and tiled_memory(smallest, layers, content_layers, config, device, masked) <= have
     raise InputError(f"output size {w}x{h} needs about {need / 2**30:.1f} GiB even in tiles of {grid.core} px, but "
                      f"only {have / 2**30:.1f} GiB is available; use a smaller --size"
                      + (f" or --tile {MIN_TILE}" if smaller else ""))
@@ -329,10 +337,8 @@ def check_transfer(
     if config.tile is not None and config.tile >= max(output_size):
         raise InputError(f"tile {config.tile} px is not smaller than the output ({max(output_size)} px), so nothing "
                          "would be tiled; give a smaller tile or none")
-    check_output_size(output_size, layers, config, device, config.content_layers)
-    if mask_sizes is not None and any(m is not None for m in mask_sizes) and tile_grid_for(output_size, layers, config,
-                                                                                         device):
-        raise InputError("masks are not tiled yet, and this output is: give a smaller --size (or a larger --tile)")
+    check_output_size(output_size, layers, config, device, config.content_layers,
+                      sum(m is not None for m in mask_sizes or ()))
     return output_size
 
 
@@ -341,7 +347,8 @@ def _run(job: _Job, config: TransferConfig, callback: ProgressCallback | None) -
     style_layers = config.style_layers if len(job.styles) else ()
     layers = tuple(dict.fromkeys(job.content_layers + style_layers))
     work = job.work_size or job.output_size
-    check_output_size(work, layers, config, device, job.content_layers)
+    masked = 0 if job.blend else sum(m is not None for m in job.masks)
+    check_output_size(work, layers, config, device, job.content_layers, masked)
     extractor = shared_extractor(layers, config.pooling, resolve_precision(config.precision, device), device)
     styles = job.styles if isinstance(job.styles, PreparedStyles) else (
         PreparedStyles(job.styles, config, layers, device) if job.styles else None)
@@ -362,9 +369,7 @@ def _run(job: _Job, config: TransferConfig, callback: ProgressCallback | None) -
     schedule = MultiScaleSchedule.pyramid(*work, scales=config.scales, steps=config.steps, factor=config.scale_factor,
                                           step_growth=config.step_growth, reference=config.reference_size,
                                           refine_steps=config.refine_steps)
-    grids = {size: tile_grid_for(size, layers, config, device) for size in schedule.sizes}
-    if job.extra and any(grids.values()):
-        raise InputError(f"the {', '.join(job.extra)} term is not tiled: give a size that fits in memory")
+    grids = {size: tile_grid_for(size, layers, config, device, masked) for size in schedule.sizes}
     known: dict[tuple[int, int], Targets] = {}  # targets the balance needed first, kept for their scale
     if config.balance == "energy" and content is not None and styles is not None and weights["content"].weight > 0:
         # One forward pass (no gradients) at the reference size, so that the strength is the
@@ -396,7 +401,7 @@ def _run(job: _Job, config: TransferConfig, callback: ProgressCallback | None) -
             style_targets = [] if styles is None else styles.targets(size, job.style_strengths, job.masks, job.blend)
             return TiledObjective(extractor, grids[size], weights, content=None if content is None else resize(content, size),
                                   content_layers={name: 1.0 for name in job.content_layers}, styles=style_targets,
-                                  whole=finer)
+                                  whole={**finer, **{name: fn for name, (fn, _) in job.extra.items()}})
         content_target, style_targets = known.pop(size) if size in known else targets_at(size)
         losses = {**paper_losses(content_target, style_targets), **finer,
                   **{name: fn for name, (fn, _) in job.extra.items()}}
@@ -472,7 +477,8 @@ def stylize(
     config, whose targets are then reused. Returns (1, 3, H, W) in [0, 1] with long side
     ``config.size``, on the device and in the (floating) dtype of ``content``.
     ``extra_losses`` adds named terms to the objective (name -> (function, weight)), e.g.
-    the temporal term of video stylization.
+    the temporal term of video stylization: terms of the picture's pixels, which a picture
+    evaluated in tiles gives them whole, with no features.
     """
     like = content
     content = as_image(content, "content image")

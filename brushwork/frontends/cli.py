@@ -430,7 +430,8 @@ def cmd_score(args: argparse.Namespace) -> None:
              "style_distance": "lower is closer to the style (Gram, relu1_1..relu5_1)",
              "ssim": "higher keeps more of the content's structure (luminance)",
              "style_swd": "lower is closer to the style (sliced Wasserstein, other layers)",
-             "layout": "higher keeps more of the photo's composition (coarse luminance, 1 = all)"}
+             "layout": "higher keeps more of the photo's composition (coarse luminance, 1 = all)",
+             "palette": "lower is closer to the painting's colours (CIELAB, ~2.3 is just noticeable)"}
     for name, value in scores.items():
         print(f"{name:<17} {value:8.4f}   {notes[name]}")
 
