@@ -12,8 +12,8 @@ photos and their mirror images) with ``starry_night.jpg`` at ``--size`` px, run 
 
 Then a video: the first ``--video-seconds`` of Big Buck Bunny at ``--video-size`` px with
 the network ``starry_night`` and its temporal filter, locally and with its frames drawn by 2
-Ray workers; and at ``--optimiser-video-size`` px with the optimiser, locally and in two
-chunks on 2 Ray workers: frames a second and E_warp (``score-video``), which must agree
+Ray workers; and its first ``--optimiser-video-seconds`` at ``--optimiser-video-size`` px
+with the optimiser, locally and in two chunks on 2 Ray workers: frames a second and E_warp (``score-video``), which must agree
 within 10%.
 
 Twice: the optimiser (``--reference-size`` = ``--size``, so each item is optimised at
@@ -39,6 +39,7 @@ from PIL import Image
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(Path(__file__).parent))
 from batch import PHOTOS  # noqa: E402
+from pages import write_page  # noqa: E402
 from vs_pastiche import machine  # noqa: E402
 
 
@@ -178,9 +179,10 @@ def main() -> None:
     parser.add_argument("--items", type=int, default=16)
     parser.add_argument("--size", type=int, default=256)
     parser.add_argument("--video", help="clip for the video part (default: video/bigbuckbunny.mp4 beside --images)")
-    parser.add_argument("--video-seconds", type=float, default=2.0)
+    parser.add_argument("--video-seconds", type=float, default=2.0, help="the network's clip")
     parser.add_argument("--video-size", type=int, default=384)
-    parser.add_argument("--optimiser-video-size", type=int, default=256)
+    parser.add_argument("--optimiser-video-size", type=int, default=160)
+    parser.add_argument("--optimiser-video-seconds", type=float, default=5.0)
     args = parser.parse_args()
     images = Path(args.images)
     args.video = args.video or str(images.parent / "video" / "bigbuckbunny.mp4")
@@ -212,11 +214,12 @@ def main() -> None:
             rows[method].append(run_row("Ray, 2 workers, one killed midway", photos, style, tmp / f"{tag}-fault", request,
                                         workers=2, kill_after=clean / 2))
         video = {"fast": video_rows(Path(args.video), args.video_seconds, args.video_size, tmp, "fast", style),
-                 "optimize": video_rows(Path(args.video), args.video_seconds, args.optimiser_video_size, tmp, "optimize", style)}
-    write_page(rows, video, args, cores)
+                 "optimize": video_rows(Path(args.video), args.optimiser_video_seconds, args.optimiser_video_size, tmp,
+                                        "optimize", style)}
+    report(rows, video, args, cores)
 
 
-def write_page(rows: dict[str, list[dict]], video: dict[str, list[dict]], args: argparse.Namespace, cores: int) -> None:
+def report(rows: dict[str, list[dict]], video: dict[str, list[dict]], args: argparse.Namespace, cores: int) -> None:
     lines = ["# Scale-out on Ray", "",
              f"Measured by `benchmarks/scale.py` on {machine()}, one invocation, nothing else running: "
              f"{args.items} photos (the shared photos and their mirror images) with `starry_night.jpg` at {args.size} px. "
@@ -241,14 +244,17 @@ def write_page(rows: dict[str, list[dict]], video: dict[str, list[dict]], args: 
                   f"- Fault: {fault['fault']['killed']} worker killed midway; {fault['outputs']}/{fault['items']} outputs; "
                   f"retried: {', '.join(fault['fault']['retried']) or 'none'} (named in the manifest by `attempts`); "
                   f"time lost against the clean 2-worker run: {fault['seconds'] - ray2['seconds']:.1f} s.", ""]
-    lines += ["## Video", "", f"The first {args.video_seconds:g} s of Big Buck Bunny (`bigbuckbunny.mp4`, CC BY, Blender "
-              f"Foundation), locally and on 2 Ray workers.", ""]
-    for method, what in (("fast", f"Network `starry_night` with its temporal filter at {args.video_size} px: the "
-                                  "workers draw the frames, the driver filters them in order."),
-                         ("optimize", f"The optimiser (defaults, `starry_night.jpg`) at {args.optimiser_video_size} px: "
-                                      "locally each frame starts from the one before; on Ray the clip is cut into one "
-                                      "chunk per worker, the second starting 8 frames early and cross-faded into the "
-                                      "first over those frames.")):
+    from brushwork.pipeline.video import VideoRequest
+
+    overlap = VideoRequest.chunk_overlap
+    lines += ["## Video", "", "Big Buck Bunny (`bigbuckbunny.mp4`, CC BY, Blender Foundation), locally and on 2 Ray workers.",
+              ""]
+    for method, what in (("fast", f"The first {args.video_seconds:g} s, network `starry_night` with its temporal filter at "
+                                  f"{args.video_size} px: the workers draw the frames, the driver filters them in order."),
+                         ("optimize", f"The first {args.optimiser_video_seconds:g} s, the optimiser (defaults, "
+                                      f"`starry_night.jpg`) at {args.optimiser_video_size} px: locally each frame starts "
+                                      "from the one before; on Ray the clip is cut into one chunk per worker, the second "
+                                      f"starting {overlap} frames early and cross-faded into the first over those frames.")):
         table = video[method]
         lines += [what, "", "| run | frames | wall s | frames/s | E_warp | style distance | Ray start s |",
                   "|---|---:|---:|---:|---:|---:|---:|"]
@@ -281,10 +287,7 @@ def write_page(rows: dict[str, list[dict]], video: dict[str, list[dict]], args: 
                           ("1 hour of 1080p video (90,000 frames), network per frame", 90_000 * 1920 * 1080 / 1e6 * network)):
         lines.append(f"| {name} | {seconds / 3600:,.1f} h | {seconds / 3600 / 100:,.2f} h |")
     lines += [""]
-    page = ROOT / "docs" / "scale.md"
-    notes = page.read_text().split("<!-- notes -->", 1)[1] if page.exists() and "<!-- notes -->" in page.read_text() else ""
-    page.write_text("\n".join(lines) + "\n<!-- notes -->" + notes)
-    print("\n".join(lines))
+    write_page(ROOT / "docs" / "scale.md", lines)
 
 
 if __name__ == "__main__":

@@ -210,6 +210,37 @@ def test_the_optimisers_video_on_ray_is_the_chunked_local_run(ray_instance, tmp_
         assert np.abs(pixels(a).astype(int) - pixels(b).astype(int)).max() <= 1, b
 
 
+class Stop(Exception):
+    pass
+
+
+def test_a_heartbeat_stops_a_ray_video_while_a_chunk_is_painted(ray_instance, tmp_path):
+    """A chunk takes minutes: the driver calls the heartbeat while it waits (the studio's
+    cancel raises from it), so a stop takes effect at once, and the chunk's task is cancelled."""
+    from clips import make_clip
+
+    from brushwork.pipeline.cluster import ray_painter
+    from brushwork.pipeline.video import VideoRequest, stylize_video
+
+    clip = tmp_path / "clip.mp4"
+    make_clip(clip, frames=6, size=(96, 64), audio=False)
+    slow = TransferConfig(size=96, steps=400, scales=1, device="cpu", precision="float32")
+    request = VideoRequest(clip, tmp_path / "out.mp4", ["sample:strokes"], slow, chunk_overlap=0)
+    beats = []
+
+    def heartbeat():
+        beats.append(time.monotonic())
+        if beats[-1] - beats[0] > 1.0:
+            raise Stop
+
+    started = time.monotonic()
+    with pytest.raises(Stop):
+        with ray_painter(WORKERS, request, heartbeat=heartbeat) as painter:
+            stylize_video(request, painter=painter)
+    assert time.monotonic() - started < 15 and len(beats) >= 2
+    assert not (tmp_path / "out.mp4").exists()
+
+
 def test_the_studio_on_ray_runs_jobs_with_their_progress_and_cancels_them(ray_instance, tmp_path, monkeypatch):
     """serve --ray: the jobs run on Ray workers (the server's own runner is never called),
     with one progress event per step, a downloadable result, and cancel stopping a job."""
@@ -223,7 +254,7 @@ def test_the_studio_on_ray_runs_jobs_with_their_progress_and_cancels_them(ray_in
         raise AssertionError("the job ran in the server's process")
 
     monkeypatch.setattr(Runner, "run", not_here)
-    tiny = {"size": 64, "steps": 6, "scales": 1, "precision": "float32"}
+    tiny = {"size": 64, "steps": 6, "scales": 1, "precision": "float32", "reference_size": 0}  # computed at 64 px
     settings = StudioSettings(data=tmp_path / "studio", preview_every=0.0, ray=WORKERS)
     with TestClient(base_url="http://localhost", app=create_app(settings)) as client:
         job = client.post("/api/jobs", json={"content": "sample:chelsea", "styles": ["sample:strokes"],
@@ -251,4 +282,4 @@ def _wait(client, job_id: str, statuses: set[str], *, progress: bool = False, ti
         if job["status"] in statuses and (not progress or job.get("progress")):
             return job
         time.sleep(0.1)
-    raise AssertionError(f"job {job_id} never reached {statuses}")
+    raise AssertionError(f"job {job_id} never reached {statuses}: {job}")

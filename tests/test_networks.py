@@ -12,7 +12,7 @@ from brushwork.frontends.cli import main
 from brushwork.errors import InputError
 from brushwork.media.image_io import load_image, save_image
 from brushwork.realtime.models import export_onnx, load_model, save_model
-from brushwork.realtime.networks import AdaINNet, Decoder, TransformerNet, adain, channel_stats
+from brushwork.realtime.networks import AdaINNet, Decoder, TransformerNet, adain, channel_stats, feature_covariance, wct
 from brushwork.realtime.stylize import adain_stylize
 from brushwork.realtime.training import AdaINTrainConfig, FastTrainConfig, train_adain, train_fast, turn_hue
 
@@ -80,6 +80,26 @@ def test_adain_gives_content_features_the_style_statistics():
         assert torch.allclose(got, want, atol=1e-4)
     # the arrangement of the content survives: per channel, an increasing affine map
     assert torch.corrcoef(torch.stack([mixed[0, 0].flatten(), content[0, 0].flatten()]))[0, 1] > 0.999
+
+
+def test_wct_gives_content_features_the_style_mean_and_covariance():
+    """Li et al.'s transform: the output's channel means and covariance are the style's (to
+    the regulariser's share), and its arrangement is still the content's (WCT is linear in
+    the content, so it keeps which positions are alike)."""
+    g = torch.Generator().manual_seed(0)
+    mixing = torch.randn(16, 16, generator=g)
+    content = torch.randn(1, 16, 24, 24, generator=g)
+    style = (mixing @ torch.randn(16, 20 * 20, generator=g)).reshape(1, 16, 20, 20) + 3.0
+    out = wct(content, style, eps=1e-6)
+    (out_mean, out_cov), (style_mean, style_cov) = feature_covariance(out), feature_covariance(style)
+    assert float((out_mean - style_mean).abs().max()) < 1e-4
+    assert float((out_cov - style_cov).norm() / style_cov.norm()) < 1e-3
+    position = lambda x: x[0].reshape(16, -1).T  # noqa: E731
+    alike = torch.corrcoef(torch.stack([torch.cdist(position(content), position(content)).flatten(),
+                                        torch.cdist(position(out), position(out)).flatten()]))[0, 1]
+    assert alike > 0.3  # distances between positions still follow the content's
+    adain_out = adain(content, *channel_stats(style))
+    assert float((feature_covariance(adain_out)[1] - style_cov).norm() / style_cov.norm()) > 0.3  # AdaIN does not
 
 
 def test_masked_adain_uses_each_region_statistics():

@@ -137,8 +137,8 @@ def test_an_interrupted_run_in_chunks_continues_from_its_last_finished_frame(tmp
     calls.clear()
     result = video.stylize_video(request, runner=runner, painter=chunked(request, runner))
     assert result.frames == 16 and probe(tmp_path / "out.mp4").frames == 16
-    # chunks of 5, the second with a lead-in of 2 (at most half a chunk): only that lead-in starts afresh
-    assert len(calls) == 10 + 2 and calls.count(True) == 1
+    # chunks of 8 (at least twice the overlap), the second with a lead-in of 4: only it starts afresh
+    assert len(calls) == 10 + 4 and calls.count(True) == 1
 
 
 def test_an_interrupted_run_resumes_without_redoing_a_frame(tmp_path, capsys, monkeypatch):

@@ -45,7 +45,7 @@ import threading
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, Iterator, Sequence
+from typing import Any, Callable, Iterator, Sequence
 
 import torch
 from torch import Tensor
@@ -299,7 +299,8 @@ def _input_files(request: TransferRequest) -> list[str]:
 
 
 @contextlib.contextmanager
-def ray_painter(settings: RaySettings, request: VideoRequest) -> Iterator[Painter]:
+def ray_painter(settings: RaySettings, request: VideoRequest, *,
+                heartbeat: Callable[[], None] | None = None) -> Iterator[Painter]:
     """A :data:`~brushwork.pipeline.video.Painter` drawing a video's frames on Ray, up to
     ``workers`` tasks in flight, each loading its network or VGG-19 once per worker (Ray
     reruns a task whose worker died, up to ``retries`` times: a task has no side effect).
@@ -309,7 +310,11 @@ def ray_painter(settings: RaySettings, request: VideoRequest) -> Iterator[Painte
       the local one's.
     - The optimiser: a task per chunk of the clip
       (:func:`~brushwork.pipeline.video.chunked_painter`); each worker computes its chunk's
-      optical flow and paints its frames in order, the driver cross-fades the chunks."""
+      optical flow and paints its frames in order, the driver cross-fades the chunks.
+
+    ``heartbeat`` is called about twice a second while the driver waits for a task (a chunk
+    takes minutes): a caller that stops on request (the studio's cancel) raises from it, and
+    the tasks still running are cancelled."""
     ray, started = connect(settings)
     try:
         threads = settings.threads_per_worker
@@ -323,7 +328,7 @@ def ray_painter(settings: RaySettings, request: VideoRequest) -> Iterator[Painte
             def run_chunks(chunks: Iterator[Chunk]) -> Iterator[list[Tensor]]:
                 jobs = ((None, chunk_task.remote(torch.cat([f.image for f in chunk.frames]), chunk.previous, request,
                                                  threads, names, *blobs)) for chunk in chunks)
-                for _, frames in _in_order(ray, jobs, workers):
+                for _, frames in _in_order(ray, jobs, workers, heartbeat):
                     yield list(frames.split(1))
 
             yield chunked_painter(request, workers, run_chunks)
@@ -336,7 +341,7 @@ def ray_painter(settings: RaySettings, request: VideoRequest) -> Iterator[Painte
                                                                        threads, names, *blobs))
                     for group, todo in groups)
             last = time.perf_counter()
-            for (group, todo), images in _in_order(ray, jobs, workers):
+            for (group, todo), images in _in_order(ray, jobs, workers, heartbeat):
                 if images is None:
                     yield group, {}, 0.0
                     continue
@@ -350,14 +355,19 @@ def ray_painter(settings: RaySettings, request: VideoRequest) -> Iterator[Painte
             ray.shutdown()
 
 
-def _in_order(ray: Any, jobs: Iterator[tuple[Any, Any]], window: int) -> Iterator[tuple[Any, Any]]:
+def _in_order(ray: Any, jobs: Iterator[tuple[Any, Any]], window: int,
+              heartbeat: Callable[[], None] | None = None) -> Iterator[tuple[Any, Any]]:
     """Results of ``jobs`` ((key, object ref or None), submitted as they are drawn, at most
-    ``window`` at a time) as (key, result or None), in the jobs' order. Those still running
-    when the caller stops are cancelled."""
+    ``window`` at a time) as (key, result or None), in the jobs' order, ``heartbeat`` called
+    while waiting. Those still running when the caller stops are cancelled."""
     waiting: collections.deque = collections.deque()
 
     def oldest() -> tuple[Any, Any]:
-        key, ref = waiting.popleft()
+        key, ref = waiting[0]
+        if ref is not None and heartbeat is not None:
+            while not ray.wait([ref], timeout=0.5)[0]:
+                heartbeat()
+        waiting.popleft()
         return key, None if ref is None else ray.get(ref)
 
     try:

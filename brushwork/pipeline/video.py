@@ -73,8 +73,11 @@ class VideoRequest:
     chunk_frames: int | None = None
     """The optimiser's frames per chunk where chunks run elsewhere (:func:`chunked_painter`);
     None: the clip shared evenly among the workers, at most ``MAX_CHUNK_FRAMES`` a chunk."""
-    chunk_overlap: int = 8
-    """Frames each chunk starts early, cross-faded with the tail of the chunk before."""
+    chunk_overlap: int = 24
+    """Frames each chunk starts early, cross-faded with the tail of the chunk before. The
+    fade blends two different paintings, so a seam adds to E_warp about their difference
+    divided by the overlap: 8 frames gave 1.3-1.7x a local run's E_warp on 40-50 frames,
+    10 frames 1.5x (``benchmarks/scale.py`` has the default's figure)."""
 
     def __post_init__(self) -> None:
         if self.chunk_frames is not None and not 1 <= self.chunk_frames <= 100_000:
@@ -231,8 +234,9 @@ def chunked_painter(request: VideoRequest, workers: int, run_chunks: ChunkRunner
     module's notes): each chunk but the first starts ``request.chunk_overlap`` frames early,
     and over those frames the chunk before fades linearly into it. Chunks are the frames
     still to do (after an interrupted run's, which the first chunk continues from) shared
-    evenly among ``workers``, or ``request.chunk_frames`` long; the overlap is at most half a
-    chunk. With one chunk this is the local run, frame for frame."""
+    evenly among ``workers`` but at least twice the overlap (a short clip makes fewer chunks
+    than workers rather than seams close together), or ``request.chunk_frames`` long; the
+    overlap is at most half a chunk. With one chunk this is the local run, frame for frame."""
 
     def paint(groups: Groups, finished: Callable[[int], Tensor], total: int) -> Iterator[Drawn]:
         passed: collections.deque[list[Frame]] = collections.deque()  # finished groups, before the first chunk
@@ -253,7 +257,8 @@ def chunked_painter(request: VideoRequest, workers: int, run_chunks: ChunkRunner
                         continue
                     if not length:
                         start = group[0].index
-                        length = request.chunk_frames or min(MAX_CHUNK_FRAMES, math.ceil(max(total - start, 1) / workers))
+                        shared = max(math.ceil(max(total - start, 1) / workers), 2 * overlap)
+                        length = request.chunk_frames or min(MAX_CHUNK_FRAMES, shared)
                         overlap = min(overlap, length // 2)
                     own.extend(group)
                     if len(own) >= length:

@@ -107,6 +107,36 @@ def adain(content: Tensor, style_mean: Tensor, style_std: Tensor,
     return (content - mean) / std * style_std + style_mean
 
 
+def feature_covariance(features: Tensor) -> tuple[Tensor, Tensor]:
+    """Per-channel mean (C, 1) and covariance (C, C) over positions of (1, C, H, W), in float64."""
+    flat = features[0].reshape(features.shape[1], -1).double()
+    mean = flat.mean(dim=1, keepdim=True)
+    centred = flat - mean
+    return mean, centred @ centred.T / max(flat.shape[1] - 1, 1)
+
+
+def _matrix_power(cov: Tensor, power: float, eps: float) -> Tensor:
+    """``cov`` to ``power``, its eigenvalues first raised by ``eps`` times their mean (features
+    of a small picture have fewer positions than channels: a singular covariance)."""
+    values, vectors = torch.linalg.eigh(cov)
+    values = values.clamp_min(0) + eps * values.clamp_min(0).mean().clamp_min(1e-12)
+    return vectors @ torch.diag(values.pow(power)) @ vectors.T
+
+
+def wct(content: Tensor, style: Tensor, *, eps: float = 1e-3) -> Tensor:
+    """Whitening and colouring transform (Li et al. 2017, "Universal style transfer"): the
+    content features (1, C, H, W) decorrelated (whitened), then given the style features'
+    mean and covariance, so that their second-order statistics are the style's while their
+    arrangement is the content's. AdaIN matches each channel's mean and spread alone; WCT
+    matches how channels vary together too. ``eps`` (relative to the mean eigenvalue)
+    regularises near-singular covariances."""
+    c_mean, c_cov = feature_covariance(content)
+    s_mean, s_cov = feature_covariance(style)
+    flat = content[0].reshape(content.shape[1], -1).double() - c_mean
+    transform = _matrix_power(s_cov, 0.5, eps) @ _matrix_power(c_cov, -0.5, eps)
+    return (transform @ flat + s_mean).reshape_as(content[0])[None].to(content.dtype)
+
+
 class Decoder(nn.Module):
     """Mirror of VGG-19 from relu4_1 back to pixels, upsampling with nearest neighbour.
 

@@ -613,7 +613,8 @@ class _JobRun:
                         lambda: p.image, final=p.frame == p.frames)
 
         self.frame = {"frame": 1}
-        with ray_painter(worker.ray, video) if worker.remote is not None else contextlib.nullcontext(None) as painter:
+        on_ray = ray_painter(worker.ray, video, heartbeat=self.check) if worker.remote is not None else None
+        with on_ray or contextlib.nullcontext(None) as painter:
             result = stylize_video(video, runner=worker.runner, on_frame=on_frame,
                                    callback=lambda p: self.on_step(p, later), painter=painter)
         return f"the clip broke off: {result.truncated}" if result.truncated else None
