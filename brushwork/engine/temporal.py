@@ -155,17 +155,24 @@ class TemporalFilter:
         return out
 
     def _restore(self, out: Tensor, frame: Tensor) -> Tensor:
-        """Give ``out`` the per-channel spread of ``frame``, then its fine-detail energy.
-        (Spreads are estimated on every other row and column: a quarter of the work.)"""
-        dims = (-2, -1)
+        return restore_strokes(out, frame, self.detail_sigma, self.max_detail_gain)
 
-        def spread(x: Tensor) -> Tensor:
-            return x[..., ::2, ::2].std(dims, keepdim=True)
 
-        out = (out - out.mean(dims, keepdim=True)) / spread(out).clamp_min(1e-4) * spread(frame) \
-            + frame.mean(dims, keepdim=True)
-        coarse = gaussian_blur(out, self.detail_sigma)
-        detail = out - coarse
-        wanted = spread(frame - gaussian_blur(frame, self.detail_sigma))
-        gain = (wanted / spread(detail).clamp_min(1e-6)).clamp(1.0, self.max_detail_gain)
-        return (coarse + gain * detail).clamp(0, 1)
+def restore_strokes(out: Tensor, like: Tensor, detail_sigma: float = TemporalFilter.detail_sigma,
+                    max_gain: float = TemporalFilter.max_detail_gain) -> Tensor:
+    """Give a blend of paintings ``out`` the per-channel mean and spread of the painting
+    ``like``, then its energy of detail finer than ``detail_sigma`` px (at most ``max_gain``
+    times more): a blend of strokes that do not line up has less contrast than either, and
+    would look washed out. (Spreads are estimated on every other row and column: a quarter
+    of the work.)"""
+    dims = (-2, -1)
+
+    def spread(x: Tensor) -> Tensor:
+        return x[..., ::2, ::2].std(dims, keepdim=True)
+
+    out = (out - out.mean(dims, keepdim=True)) / spread(out).clamp_min(1e-4) * spread(like) + like.mean(dims, keepdim=True)
+    coarse = gaussian_blur(out, detail_sigma)
+    detail = out - coarse
+    wanted = spread(like - gaussian_blur(like, detail_sigma))
+    gain = (wanted / spread(detail).clamp_min(1e-6)).clamp(1.0, max_gain)
+    return (coarse + gain * detail).clamp(0, 1)

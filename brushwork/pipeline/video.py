@@ -39,7 +39,7 @@ import torch
 from torch import Tensor
 
 from brushwork.engine.optimize import ProgressCallback, Term
-from brushwork.engine.temporal import Motion, TemporalFilter, warp
+from brushwork.engine.temporal import Motion, TemporalFilter, restore_strokes, warp
 from brushwork.engine.transfer import TransferConfig, stylize
 from brushwork.errors import InputError
 from brushwork.media.image_io import atomic_write, image_size, load_image
@@ -285,8 +285,9 @@ def chunked_painter(request: VideoRequest, workers: int, run_chunks: ChunkRunner
             now = time.perf_counter()
             share, last = (now - last) / max(len(chunk.frames) - chunk.lead_in, 1), now
             for i, ((frame, out), fresh) in enumerate(zip(tail, painted[:chunk.lead_in])):
-                fade = (i + 1) / (chunk.lead_in + 1)
-                yield [frame], {frame.index: (1 - fade) * out + fade * fresh}, share
+                fade = (i + 1) / (chunk.lead_in + 1)  # strokes that do not line up: a plain blend washes out
+                blend = restore_strokes((1 - fade) * out + fade * fresh, fresh if fade >= 0.5 else out)
+                yield [frame], {frame.index: blend}, share
             ready = list(zip(chunk.frames[chunk.lead_in:], painted[chunk.lead_in:]))
             keep = min(overlap, len(ready))
             for frame, out in ready[:len(ready) - keep]:
