@@ -122,9 +122,9 @@ def test_an_interrupted_run_in_chunks_continues_from_its_last_finished_frame(tmp
     runner, calls = Runner(), []
     real = video._optimize_frame
 
-    def counting(image, styles, config, request, previous, motion, callback):
+    def counting(image, styles, request, previous, callback):
         calls.append(previous is None)
-        return real(image, styles, config, request, previous, motion, callback)
+        return real(image, styles, request, previous, callback)
 
     def stop_after_six(progress):
         if progress.frame == 6:

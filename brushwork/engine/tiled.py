@@ -191,6 +191,9 @@ class TiledObjective:
     in the extractor's precision.
     """
 
+    low_memory = True
+    """L-BFGS runs in as few picture-sized buffers as it can (see :mod:`~brushwork.engine.lbfgs`)."""
+
     def __init__(self, extractor: VGGFeatures, grid: TileGrid, weights: Weights, *, content: Tensor | None,
                  content_layers: Mapping[str, float], styles: Sequence[tuple[StyleTarget, float]],
                  whole: Mapping[str, LossFn] | None = None) -> None:
@@ -217,7 +220,6 @@ class TiledObjective:
                 self.weighting_of.append(len(self.weightings) - 1)
         self.boxes = grid.cores()
         self.history_limit = lbfgs_history_for((grid.height, grid.width), 1 << 30)
-        self.low_memory = True
         self._content_targets: dict[Box, dict[str, Tensor]] = {}
         self._content_norms: dict[str, float] = {}
 

@@ -409,16 +409,17 @@ def _run(job: _Job, config: TransferConfig, callback: ProgressCallback | None) -
         weights["look"] = replace(weights["style"], weight=weights["style"].weight * LOOK_WEIGHT)
         look["look"] = _look_term(extractor, reference, style_targets, content_target, content_share)
 
+    extra = {name: fn for name, (fn, _) in job.extra.items()}  # terms of the pixels alone
+
     def make_objective(size: tuple[int, int]) -> Objective | TiledObjective:
         finer = look if max(size) > max(reference or size) else {}
         if grids[size] is not None:
             style_targets = [] if styles is None else styles.targets(size, job.style_strengths, job.masks, job.blend)
             return TiledObjective(extractor, grids[size], weights, content=None if content is None else resize(content, size),
                                   content_layers={name: 1.0 for name in job.content_layers}, styles=style_targets,
-                                  whole={**finer, **{name: fn for name, (fn, _) in job.extra.items()}})
+                                  whole={**finer, **extra})
         content_target, style_targets = known.pop(size) if size in known else targets_at(size)
-        losses = {**paper_losses(content_target, style_targets), **finer,
-                  **{name: fn for name, (fn, _) in job.extra.items()}}
+        losses = {**paper_losses(content_target, style_targets), **finer, **extra}
         return Objective(extractor, losses, weights)
 
     finish = _finisher(job.finish_with, device)

@@ -213,8 +213,7 @@ def optimize_frames(runner: Runner, images: Sequence[Tensor], request: VideoRequ
     clip, here or on a worker."""
     styles = runner.styles(request.styles, request.config)
     for image in images:
-        motion = Motion.between(previous[0], image) if previous is not None and request.temporal else None
-        out = _optimize_frame(image, styles, request.config, request, previous, motion, callback)
+        out = _optimize_frame(image, styles, request, previous, callback)
         previous = (image, out)
         yield out
 
@@ -356,13 +355,12 @@ def stylize_video(request: VideoRequest, *, runner: Runner | None = None,
                         steady.previous = out
                     elif final:
                         out = drawn[frame.index]
+                    elif request.method == "optimize":
+                        out = _optimize_frame(frame.image, styles, request, previous, callback)
                     else:
                         motion = Motion.between(previous[0], frame.image) if previous is not None and request.temporal \
                             else None
-                        if request.method == "optimize":
-                            out = _optimize_frame(frame.image, styles, config, request, previous, motion, callback)
-                        else:
-                            out = steady(drawn[frame.index], motion)
+                        out = steady(drawn[frame.index], motion)
                     if not resumed:
                         cache.save(frame.index, out)
                         timings.append(time.perf_counter() - frame_started + share)
@@ -444,12 +442,14 @@ def _seconds_per_frame(timings: list[float]) -> float:
     return sum(recent) / len(recent) if recent else 0.0
 
 
-def _optimize_frame(image: Tensor, styles, config: TransferConfig, request: VideoRequest,
-                    previous: tuple[Tensor, Tensor] | None, motion: Motion | None,
+def _optimize_frame(image: Tensor, styles, request: VideoRequest, previous: tuple[Tensor, Tensor] | None,
                     callback: ProgressCallback | None) -> Tensor:
-    if previous is None or motion is None:
+    """One frame: a full run without a frame before it (or with ``request.temporal`` off),
+    else from the frame before carried along the flow, with the temporal term."""
+    config = request.config
+    if previous is None or not request.temporal:
         return stylize(image, styles, config=config, callback=callback)
-    m = motion.at(tuple(image.shape[-2:]))
+    m = Motion.between(previous[0], image).at(tuple(image.shape[-2:]))
     carried = warp(previous[1], m.flow)
     start = m.mask * carried + (1 - m.mask) * image  # where the flow fails, the photo itself
     later = replace(config, scales=1, init="image", reference_size=0)  # one scale, at the frame's size
