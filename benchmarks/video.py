@@ -174,15 +174,15 @@ def batching() -> list[tuple[int, float, float]]:
     """The networks alone at 640x360: frames per second in passes of 1, 2, 4 and 8 frames
     (what `--batch` trades), bfloat16 where native."""
     from brushwork.realtime.models import load_model
-    from brushwork.realtime.stylize import adain_style_statistics, adain_stylize, fast_stylize
+    from brushwork.realtime.stylize import arbitrary_style_statistics, arbitrary_stylize, fast_stylize
 
     frames = torch.rand(8, 3, 360, 640, generator=torch.Generator().manual_seed(0))
     fast = load_model("starry_night", expect="fast").network
-    adain = load_model("adain", expect="adain").network
+    adain = load_model("adain", expect="arbitrary").network
     painting = torch.rand(1, 3, 512, 512, generator=torch.Generator().manual_seed(1))
-    stats = adain_style_statistics(adain, [painting], style_size=None)
+    stats = arbitrary_style_statistics(adain, [painting], style_size=None)
     runs = {"fast": lambda x: fast_stylize(fast, x),
-            "adain": lambda x: adain_stylize(adain, x, [painting], style_stats=stats, style_size=None)}
+            "adain": lambda x: arbitrary_stylize(adain, x, [painting], style_stats=stats, style_size=None)}
     rows = []
     for batch in (1, 2, 4, 8):
         rates = []

@@ -30,6 +30,8 @@ import time
 from datetime import datetime, timezone
 from pathlib import Path
 
+from brushwork.engine.devices import cpu_name
+
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "benchmarks" / "results"
 DEFAULT_PAIRS = ["golden_gate:starry_night", "flowers:the_wave", "beach_city:composition_vii", "columns:the_scream"]
@@ -55,12 +57,7 @@ def timed(cmd: list[str], log: Path) -> dict:
 
 
 def machine() -> str:
-    cpu = "unknown CPU"
-    try:
-        cpu = next(l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name"))
-    except (OSError, StopIteration):
-        pass
-    return f"{cpu}, {os.cpu_count()} cores, {platform.system()}"
+    return f"{cpu_name()}, {os.cpu_count()} cores, {platform.system()}"
 
 
 def run_pastiche(content: Path, style: Path, out: Path, size: int) -> dict:

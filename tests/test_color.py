@@ -35,3 +35,24 @@ def test_match_luminance_copies_mean_and_spread():
     out = match_luminance(style, content)
     assert abs(out.mean() - content.mean()) < 1e-5
     assert abs(out.std() - content.std()) < 1e-5
+
+
+def test_keep_layout_moves_coarse_light_and_shade_only():
+    from brushwork.engine.color import keep_layout, rgb_to_yiq
+    from brushwork.engine.metrics import layout
+    from brushwork.media.image_io import load_image
+
+    content = load_image("sample:chelsea", long_side=384)  # large enough that 1/32 of it is coarse
+    painted = content.flip(-1).flip(-2)  # the photo's masses in the wrong places
+    assert layout(painted, content) < 0.5
+    assert torch.equal(keep_layout(painted, content, 0.0), painted)
+    half, full = keep_layout(painted, content, 0.5), keep_layout(painted, content, 1.0)
+    assert layout(painted, content) < layout(half, content) < layout(full, content)
+    assert layout(full, content) > 0.9
+    before, after = rgb_to_yiq(painted), rgb_to_yiq(full)
+    inside = (painted > 0.05).all(1, keepdim=True) & (painted < 0.95).all(1, keepdim=True) & (full > 0.02).all(1, keepdim=True) \
+        & (full < 0.98).all(1, keepdim=True)  # away from clipping
+    assert torch.allclose(before[:, 1:][inside.expand(-1, 2, -1, -1)], after[:, 1:][inside.expand(-1, 2, -1, -1)], atol=1e-4)
+    detail = lambda y: y - torch.nn.functional.avg_pool2d(y, 5, 1, 2, count_include_pad=False)  # noqa: E731
+    assert float((detail(after[:, :1]) - detail(before[:, :1]))[inside].abs().mean()) < 0.1 * float(detail(before[:, :1])[inside].abs().mean())
+    assert abs(float(after[:, 0].mean() - before[:, 0].mean())) < 0.02  # the painting's own brightness

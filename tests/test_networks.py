@@ -10,11 +10,13 @@ import torch
 from brushwork.realtime import models
 from brushwork.frontends.cli import main
 from brushwork.errors import InputError
-from brushwork.media.image_io import load_image, save_image
+from brushwork.media.image_io import load_image, read_metadata, save_image
 from brushwork.realtime.models import export_onnx, load_model, save_model
-from brushwork.realtime.networks import AdaINNet, Decoder, TransformerNet, adain, channel_stats, feature_covariance, wct
-from brushwork.realtime.stylize import adain_stylize
-from brushwork.realtime.training import AdaINTrainConfig, FastTrainConfig, train_adain, train_fast, turn_hue
+from brushwork.realtime.networks import (WCT_LEVELS, WCT_RUN_LEVELS, AdaINNet, Decoder, Moments, TransformerNet, UniversalNet, adain,
+                                         channel_stats, feature_covariance, level_layer, wct)
+from brushwork.realtime.stylize import arbitrary_stylize
+from brushwork.realtime.training import (AdaINTrainConfig, FastTrainConfig, UniversalTrainConfig, train_adain, train_fast,
+                                         train_universal, turn_hue)
 
 
 @pytest.fixture()
@@ -115,15 +117,15 @@ def test_masked_adain_uses_each_region_statistics():
     assert not torch.allclose(out[..., :24], swapped[..., :24])  # the left half follows its own style
 
 
-def test_adain_stylize_checks_its_arguments():
+def test_arbitrary_stylize_checks_its_arguments():
     net = AdaINNet(Decoder(width=0.1))
     image = torch.rand(1, 3, 32, 32)
     with pytest.raises(InputError, match="alpha"):
-        adain_stylize(net, image, [image], alpha=1.5)
+        arbitrary_stylize(net, image, [image], alpha=1.5)
     with pytest.raises(InputError, match="2 weights"):
-        adain_stylize(net, image, [image], weights=[1, 2])
+        arbitrary_stylize(net, image, [image], weights=[1, 2])
     with pytest.raises(InputError, match="at least one style"):
-        adain_stylize(net, image, [])
+        arbitrary_stylize(net, image, [])
 
 
 @pytest.mark.slow
@@ -232,18 +234,22 @@ def test_save_load_gives_the_same_output(tmp_path):
     assert loaded.metadata["name"] == "style" and loaded.metadata["training"] == {"steps": 3}
     assert path.stat().st_size < 1_000_000
 
-    adain_net = AdaINNet(_fp16_rounded(Decoder(width=0.1))).eval()
-    loaded = load_model(save_model(adain_net, tmp_path / "a.safetensors", {"name": "a"}), expect="adain")
     c, s = torch.rand(1, 3, 32, 32), torch.rand(1, 3, 32, 32)
-    assert torch.allclose(loaded.network(c, [s]), adain_net(c, [s]), atol=1e-5)
+    universal = UniversalNet(width=0.1)
+    _fp16_rounded(universal.decoders)  # what the file keeps; VGG's weights are not in it
+    for arbitrary in (AdaINNet(_fp16_rounded(Decoder(width=0.1))), universal):
+        loaded = load_model(save_model(arbitrary.eval(), tmp_path / "a.safetensors", {"name": "a"}), expect="arbitrary")
+        assert type(loaded.network) is type(arbitrary)
+        assert torch.allclose(loaded.network(c, [s]), arbitrary(c, [s]), atol=1e-5)
 
 
-@pytest.mark.parametrize("kind", ["fast", "adain"])
+@pytest.mark.parametrize("kind", ["fast", "adain", "wct"])
 def test_onnx_export_matches_pytorch(tmp_path, kind):
     ort = pytest.importorskip("onnxruntime")
     torch.manual_seed(2)
-    net = TransformerNet(width=8, blocks=2).eval() if kind == "fast" else AdaINNet(Decoder(width=0.1)).eval()
-    model = load_model(save_model(_fp16_rounded(net) if kind == "fast" else net, tmp_path / "m.safetensors", {}))
+    net = {"fast": lambda: TransformerNet(width=8, blocks=2), "adain": lambda: AdaINNet(Decoder(width=0.1)),
+           "wct": lambda: UniversalNet(width=0.1)}[kind]().eval()
+    model = load_model(save_model(_fp16_rounded(net), tmp_path / "m.safetensors", {}))
     path = export_onnx(model, tmp_path / "m.onnx")
     session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     content = torch.rand(1, 3, 50, 42)  # not the export's example size, nor a multiple of 4 or 8
@@ -267,6 +273,7 @@ def shipped(tmp_path, monkeypatch):
     save_model(TransformerNet(width=8, blocks=2), folder / "tiny_style.safetensors",
                {"name": "tiny_style", "description": "a test model", "training": {"steps": 1, "size": 32}})
     save_model(AdaINNet(Decoder(width=0.1)), folder / "adain.safetensors", {"name": "adain"})
+    save_model(UniversalNet(width=0.1), folder / "wct.safetensors", {"name": "wct"})
     monkeypatch.setattr(models, "PRETRAINED", folder)
     return folder
 
@@ -277,8 +284,8 @@ def test_fast_cli_lists_and_stylizes_files_and_folders(tmp_path, shipped, image_
     assert [line.split("\t")[0] for line in lines] == ["tiny_style"] and "feed-forward" in lines[0]
     assert main(["models"]) == 0  # every kind, each saying which command runs it
     lines = capsys.readouterr().out.splitlines()
-    assert [line.split("\t")[0] for line in lines] == ["tiny_style", "adain"]
-    assert "brushwork fast" in lines[0] and "brushwork adain" in lines[1]
+    assert [line.split("\t")[0] for line in lines] == ["tiny_style", "wct", "adain"]
+    assert "brushwork fast" in lines[0] and all("brushwork adain" in line for line in lines[1:])
     content, _ = image_files
     assert main(["fast", "tiny_style", str(content), "-o", str(tmp_path / "one.png"), "--preserve-color", "luminance"]) == 0
     assert max(load_image(tmp_path / "one.png").shape[-2:]) == 512  # the size every method defaults to
@@ -296,8 +303,11 @@ def test_adain_cli_and_init_adain(tmp_path, shipped, image_files):
     assert main(["adain", str(content), str(style), str(style), "--weights", "1", "3", "--alpha", "0.5",
                  "--size", "64", "-o", str(out)]) == 0
     assert max(load_image(out).shape[-2:]) == 64
-    assert main(["transfer", str(content), str(style), "--init", "adain", "--size", "48", "--steps", "2",
-                 "--scales", "1", "--quiet", "-o", str(tmp_path / "t.png")]) == 0
+    for model in ("adain", "wct"):
+        assert main(["adain", str(content), str(style), "--model", model, "--size", "48", "-o", str(out)]) == 0
+        assert max(load_image(out).shape[-2:]) == 48 and read_metadata(out)["model"] == model
+        assert main(["transfer", str(content), str(style), "--init", model, "--size", "48", "--steps", "2",
+                     "--scales", "1", "--quiet", "-o", str(tmp_path / "t.png")]) == 0
 
 
 @pytest.mark.parametrize(
@@ -308,7 +318,7 @@ def test_adain_cli_and_init_adain(tmp_path, shipped, image_files):
         (lambda p: p.write_bytes(b"\x00" * 64), ["fast", "{model}"], "not a readable model file"),
         (lambda p: p.write_bytes(b"garbage that is not safetensors at all"), ["fast", "{model}"], "not a readable model file"),
         ("adain", ["fast", "{model}"], "needs a feed-forward"),
-        ("fast", ["adain", "{content}", "{content}", "--model", "{model}"], "needs an AdaIN"),
+        ("fast", ["adain", "{content}", "{content}", "--model", "{model}"], "needs an arbitrary-style"),
     ],
     ids=["missing", "unknown-name", "zeros", "garbage", "adain-as-fast", "fast-as-adain"],
 )
@@ -361,38 +371,158 @@ def test_running_a_network_never_changes_it():
     import torch
 
     from brushwork.realtime.models import load_model
-    from brushwork.realtime.stylize import adain_stylize
+    from brushwork.realtime.stylize import arbitrary_stylize
 
-    net = load_model("adain", expect="adain").network
+    net = load_model("adain", expect="arbitrary").network
     before = {k: v.clone() for k, v in net.state_dict().items()}
     dtype = net.encoder.compute_dtype
     image = torch.rand(1, 3, 48, 48)
     rng = torch.random.get_rng_state()
-    adain_stylize(net, image, [image.flip(-1)], precision="bfloat16", device="cpu")
+    arbitrary_stylize(net, image, [image.flip(-1)], precision="bfloat16", device="cpu")
     assert net.encoder.compute_dtype == dtype and not net.training
     assert all(torch.equal(before[k], v) for k, v in net.state_dict().items())
     assert torch.equal(torch.random.get_rng_state(), rng)
 
 
-def test_adain_with_style_statistics_computed_once_gives_the_same_image():
-    import torch
-
+@pytest.mark.parametrize("model", ["wct", "adain"])
+def test_style_statistics_computed_once_give_the_same_image(model):
     from brushwork.engine.transfer import TransferConfig
-    from brushwork.media.image_io import load_image
-    from brushwork.pipeline.runner import Runner, TransferRequest
-    from brushwork.realtime.stylize import adain_style_statistics
-
-    net = load_model("adain", expect="adain").network
     from brushwork.media.image_io import fit_long_side, resize
+    from brushwork.pipeline.runner import Runner, TransferRequest
+    from brushwork.realtime.stylize import arbitrary_style_statistics
 
+    net = load_model(model, expect="arbitrary").network
     content = load_image("sample:chelsea")
     content = resize(content, fit_long_side(*content.shape[-2:], 64))
     style = load_image("sample:strokes")
-    direct = adain_stylize(net, content, [style], style_size=64, precision="float32")
-    stats = adain_style_statistics(net, [style], style_size=64, precision="float32")
-    assert torch.allclose(adain_stylize(net, content, [style], style_size=64, precision="float32", style_stats=stats), direct)
+    direct = arbitrary_stylize(net, content, [style], style_size=64, precision="float32")
+    stats = arbitrary_style_statistics(net, [style], style_size=64, precision="float32")
+    assert torch.allclose(arbitrary_stylize(net, content, [style], style_size=64, precision="float32", style_stats=stats), direct)
     runner = Runner()
     config = TransferConfig(size=64, precision="float32")
-    first = runner.run(TransferRequest("sample:chelsea", ["sample:strokes"], config, method="adain")).image
-    again = runner.run(TransferRequest("sample:chelsea", ["sample:strokes"], config, method="adain")).image
+    first = runner.run(TransferRequest("sample:chelsea", ["sample:strokes"], config, method="adain", model=model)).image
+    again = runner.run(TransferRequest("sample:chelsea", ["sample:strokes"], config, method="adain", model=model)).image
     assert torch.equal(first, again) and torch.allclose(first, direct, atol=1e-5)
+
+
+@pytest.mark.parametrize("level", WCT_LEVELS)
+def test_each_decoder_gives_back_a_picture_of_its_input_size(level):
+    net = UniversalNet(width=0.1)
+    image = torch.rand(1, 3, 52, 44)
+    feats = net.encode(image, level)
+    assert list(feats) == [level_layer(n) for n in sorted(net.levels) if n <= level]  # VGG stopped at the level
+    assert net.decode(feats[level_layer(level)], level, image).shape == image.shape
+
+
+def test_weighted_moments_are_the_region_s_own():
+    torch.manual_seed(4)
+    feats = torch.randn(1, 6, 8, 10)
+    left = torch.zeros(1, 1, 8, 10)
+    left[..., :5] = 1
+    mean, cov = feature_covariance(feats, left)
+    inside = feats[..., :5]
+    flat = inside[0].reshape(6, -1).double()
+    want = (flat - flat.mean(1, keepdim=True)) @ (flat - flat.mean(1, keepdim=True)).T / flat.shape[1]
+    assert torch.allclose(mean, flat.mean(1, keepdim=True)) and torch.allclose(cov, want)
+    style = torch.randn(1, 6, 9, 9) * 3 + 1
+    assert torch.allclose(wct(feats, Moments.of(style, 0.5)), wct(feats, style))  # moments taken once: the same
+
+
+def test_universal_net_runs_tiles_with_the_whole_picture_s_moments():
+    torch.manual_seed(5)
+    net = UniversalNet(width=0.1).eval()
+    content, style = torch.rand(1, 3, 48, 40), torch.rand(1, 3, 32, 32)
+    stats = net.style_statistics([style])
+    own = net.content_statistics(content, stats)
+    assert set(own) == set(WCT_RUN_LEVELS)
+    # the picture's own moments passed in: the same picture as computing them on the way
+    assert torch.allclose(net(content, [], style_stats=stats, content_stats=own), net(content, [style]), atol=1e-5)
+    other = net.content_statistics(torch.rand(1, 3, 48, 40), stats)
+    assert not torch.allclose(net(content, [], style_stats=stats, content_stats=other), net(content, [style]), atol=1e-3)
+
+
+def test_masked_wct_gives_each_region_its_style():
+    torch.manual_seed(6)
+    net = UniversalNet(width=0.1, levels=(1,)).eval()
+    content = torch.rand(1, 3, 32, 32)
+    red, blue = torch.zeros(1, 3, 16, 16), torch.zeros(1, 3, 16, 16)
+    red[:, 0], blue[:, 2] = 0.9, 0.9
+    red, blue = red + 0.05 * torch.rand_like(red), blue + 0.05 * torch.rand_like(blue)
+    left = torch.zeros(1, 1, 32, 32)
+    left[..., :16] = 1
+    feats = net.encode(content)[level_layer(1)]
+    colours = [s[1] for s in net.style_statistics([red, blue])]
+    out = UniversalNet._masked(feats, colours, [left, 1 - left])
+    for region, style in ((left, red), (1 - left, blue)):
+        inside = out[..., region[0, 0].bool()].reshape(1, 64, -1, 1)
+        want = net.encode(style)[level_layer(1)]
+        assert torch.allclose(inside.mean(dim=(2, 3)), want.mean(dim=(2, 3)), atol=1e-3 * float(want.abs().max()))
+
+
+def test_wct_decoders_trained_briefly_move_colours_toward_any_style(tmp_path, photo_dir, style_dir):
+    """The failure of Brushwork's first AdaIN model: whatever the painting, one palette. A
+    decoder that only learnt to invert VGG must give a red painting's output red and a blue
+    one's blue."""
+    from brushwork.engine.metrics import palette_distance
+
+    config = UniversalTrainConfig(size=32, steps=300, batch=4, learning_rate=3e-3, levels=(1,), checkpoint_every=1000,
+                                  precision="float32", hue_jitter=False)
+    net = train_universal(photo_dir, style_dir, tmp_path / "w.safetensors", config)
+    content = load_image("sample:chelsea", long_side=48)
+    for hue in ((0.85, 0.15, 0.1), (0.1, 0.2, 0.85)):
+        style = torch.tensor(hue).view(1, 3, 1, 1) * (0.7 + 0.3 * torch.rand(1, 1, 32, 32))
+        with torch.no_grad():
+            out = net(content, [style], levels=[1]).clamp(0, 1)  # the decoder's work alone, not the pixel level's
+        assert palette_distance(out, style) < 0.4 * palette_distance(content, style)
+
+
+def test_shipped_arbitrary_network_follows_each_painting_s_palette():
+    """On the model users get by default, with paintings of opposite colours."""
+    from brushwork.engine.metrics import palette_distance
+    from brushwork.realtime.models import DEFAULT_ARBITRARY
+
+    net = load_model(DEFAULT_ARBITRARY, expect="arbitrary").network
+    content = load_image("sample:chelsea", long_side=96)
+    outs = []
+    for hue in ((0.85, 0.2, 0.1), (0.1, 0.3, 0.8)):
+        style = torch.tensor(hue).view(1, 3, 1, 1) * (0.6 + 0.4 * torch.rand(1, 1, 64, 64, generator=torch.Generator().manual_seed(7)))
+        out = arbitrary_stylize(net, content, [style], precision="float32")
+        assert palette_distance(out, style) < 0.5 * palette_distance(content, style)
+        outs.append(out)
+    assert float(outs[0][:, 0].mean() - outs[1][:, 0].mean()) > 0.2  # the red painting's is redder
+
+
+def test_universal_training_resumes_and_checks_its_levels(tmp_path, photo_dir, style_dir):
+    with pytest.raises(InputError, match="levels"):
+        UniversalTrainConfig(levels=(5,))
+    config = UniversalTrainConfig(size=32, steps=4, batch=2, levels=(2, 1), checkpoint_every=2, precision="float32")
+    out = tmp_path / "w.safetensors"
+    train_universal(photo_dir, style_dir, out, replace(config, steps=2))
+    resumed = []
+    net = train_universal(photo_dir, style_dir, out, config, resume=True, callback=resumed.append)
+    assert [e.step for e in resumed] == [3, 4] and set(resumed[0].losses) == {"total", "pixel2", "pixel1"}
+    assert sorted(net.decoders) == ["1", "2"]
+    with pytest.raises(InputError, match="other settings"):
+        train_universal(photo_dir, style_dir, out, replace(config, levels=(1,)), resume=True)
+
+
+def test_wct_levels_choose_which_decoders_run(tmp_path, shipped, image_files, capsys):
+    torch.manual_seed(8)
+    net = UniversalNet(width=0.1).eval()
+    content, style = torch.rand(1, 3, 40, 40), torch.rand(1, 3, 32, 32)
+    assert net.run_levels() == WCT_RUN_LEVELS and net.run_levels([1, 4]) == (4, 1)
+    fine = net(content, [style], levels=[1])
+    assert torch.allclose(fine, net.decode(wct(net.encode(content, 1)["relu1_1"], net.encode(style, 1)["relu1_1"]), 1, content),
+                          atol=1e-5)
+    assert not torch.allclose(net(content, [style]), fine, atol=1e-3)
+    with pytest.raises(InputError, match="has levels 1"):
+        UniversalNet(width=0.1, levels=(1,)).run_levels([2])
+    with pytest.raises(InputError, match="WCT models only"):
+        arbitrary_stylize(AdaINNet(Decoder(width=0.1)), content, [style], levels=[1])
+    c, s = image_files
+    out = tmp_path / "w.png"
+    assert main(["adain", str(c), str(s), "--model", "wct", "--levels", "2", "1", "--keep-layout", "1", "--size", "40",
+                 "-o", str(out)]) == 0
+    assert read_metadata(out)["levels"] == [2, 1] and read_metadata(out)["keep_layout"] == 1.0
+    assert main(["adain", str(c), str(s), "--model", "wct", "--levels", "5", "-o", str(tmp_path / "x.png")]) == 2
+    assert "levels" in capsys.readouterr().err and not (tmp_path / "x.png").exists()

@@ -18,7 +18,7 @@ from brushwork.engine.transfer import (TILE_BUDGET_SHARE, TransferConfig, check_
 from brushwork.errors import InputError
 from brushwork.media.image_io import fit_long_side, load_image, resize
 from brushwork.realtime.models import load_model
-from brushwork.realtime.stylize import adain_stylize, fast_stylize
+from brushwork.realtime.stylize import arbitrary_stylize, fast_stylize
 from brushwork.realtime.tiling import FrozenNorms, Tiling, run_tiled, tile_boxes
 
 LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
@@ -238,11 +238,11 @@ def test_networks_in_tiles_match_one_pass_with_thumbnail_statistics(large, metho
         def run(image, tiles=None):
             return fast_stylize(net, image, precision="float32", tiling=tiles)
     else:
-        net = load_model("adain", expect="adain").network
+        net = load_model("adain", expect="arbitrary").network
         style = picture("sample:strokes", 128)
 
         def run(image, tiles=None):
-            return adain_stylize(net, image, [style], precision="float32", tiling=tiles)
+            return arbitrary_stylize(net, image, [style], precision="float32", tiling=tiles)
 
     whole = run(large)
     tiled = run(large, tiling)

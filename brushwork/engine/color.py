@@ -16,6 +16,7 @@ from __future__ import annotations
 from typing import Literal
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor
 
 ColorMode = Literal["none", "luminance", "histogram"]
@@ -78,6 +79,41 @@ def match_luminance(style: Tensor, content: Tensor) -> Tensor:
     """Style luminance (B,1,H,W) shifted and scaled to the content luminance's mean and std."""
     s_mean, s_std = style.mean(), style.std().clamp_min(1e-6)
     return (style - s_mean) / s_std * content.std() + content.mean()
+
+
+COARSE_SIDE = 32
+"""Long side, in pixels, of a picture's coarse light and shade: strokes and textures
+average out, the main masses of a photo (sky, ground, a building) stay."""
+
+
+def coarse_grid(height: int, width: int, side: int = COARSE_SIDE) -> tuple[int, int]:
+    """The grid a picture's coarse light and shade is averaged to: ``side`` on the long side
+    (a smaller picture keeps its own size)."""
+    scale = min(1.0, side / max(height, width))
+    return max(1, round(height * scale)), max(1, round(width * scale))
+
+
+def coarse_luminance(image: Tensor, grid: tuple[int, int]) -> Tensor:
+    """Luminance averaged down to ``grid`` (an image of any size: a photo and its painting share a grid)."""
+    return F.adaptive_avg_pool2d(luminance(image), grid)
+
+
+def keep_layout(image: Tensor, content: Tensor, strength: float) -> Tensor:
+    """``image`` with its coarse light and shade moved ``strength`` (0-1) of the way to the
+    content's, scaled to the image's own brightness and contrast; colours and detail stay.
+
+    Why: a network that paints in a painting's colours can also take the painting's light
+    and dark, so that a bright sky turns dark and the photo's composition blurs (the layout
+    score). Only the coarse luminance is moved, smoothly (bicubic up from
+    :data:`COARSE_SIDE` px), so strokes, edges and hues are the painting's."""
+    if strength <= 0:
+        return image
+    grid = coarse_grid(*image.shape[-2:])
+    ours, wanted = coarse_luminance(image, grid), coarse_luminance(content.to(image), grid)
+    shift = strength * (match_luminance(wanted, ours) - ours)
+    smooth = F.interpolate(shift, size=image.shape[-2:], mode="bicubic", align_corners=False)
+    yiq = rgb_to_yiq(image)
+    return yiq_to_rgb(torch.cat([yiq[:, :1] + smooth, yiq[:, 1:]], dim=1)).clamp(0, 1)
 
 
 def combine_luminance(luma_source: Tensor, chroma_source: Tensor) -> Tensor:

@@ -52,6 +52,23 @@ def resolve_precision(precision: Precision, device: torch.device) -> torch.dtype
     return torch.float32
 
 
+def cpu_name() -> str:
+    """The CPU's model name (Linux), for figures and model files that must say where they were made."""
+    try:
+        with open("/proc/cpuinfo") as handle:
+            return next((line.split(":", 1)[1].strip() for line in handle if line.startswith("model name")), "unknown CPU")
+    except OSError:
+        return "unknown CPU"
+
+
+def device_description(device: torch.device, precision: str = "auto") -> str:
+    """``AMD EPYC (2 cores, bfloat16)`` or a GPU's name: where a model was trained."""
+    dtype = str(resolve_precision(precision, device)).removeprefix("torch.")
+    if device.type == "cuda":
+        return f"{torch.cuda.get_device_name(device)} ({dtype})"
+    return f"{cpu_name()} ({os.cpu_count()} cores, {dtype})"
+
+
 def _cpu_has_native_bf16() -> bool:
     try:
         with open("/proc/cpuinfo") as handle:

@@ -156,8 +156,10 @@ class VGGFeatures(nn.Module):
         """RGB [0, 1] -> Caffe input (BGR, 0-255, mean subtracted)."""
         return (image * 255.0 - self.mean_rgb.to(image.dtype)).flip(1)
 
-    def forward(self, image: Tensor, *, compute_dtype: torch.dtype | None = None) -> dict[str, Tensor]:
-        """Features by layer name; ``compute_dtype`` overrides the module's precision for this call."""
+    def forward(self, image: Tensor, *, compute_dtype: torch.dtype | None = None,
+                until: str | None = None) -> dict[str, Tensor]:
+        """Features by layer name; ``compute_dtype`` overrides the module's precision for this
+        call, ``until`` stops after that layer (the requested layers past it are left out)."""
         if image.ndim != 4 or image.shape[1] != 3:
             raise InputError(f"expected an image batch of shape (B, 3, H, W), got {tuple(image.shape)}")
         x = self.preprocess(image.float())  # a bfloat16 image from a network under autocast, too
@@ -170,6 +172,8 @@ class VGGFeatures(nn.Module):
                 x = module(x)
                 if name in wanted:
                     out[name] = x.float() if low_precision else x
+                if name == until:
+                    break
         return out
 
 

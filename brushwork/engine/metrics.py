@@ -32,7 +32,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from brushwork.engine.color import luminance, rgb_to_lab
+from brushwork.engine.color import COARSE_SIDE, coarse_grid, coarse_luminance, luminance, rgb_to_lab
 from brushwork.engine.features import shared_extractor
 from brushwork.media.image_io import fit_long_side, resize
 from brushwork.engine.losses import content_loss, gram_matrix, style_loss
@@ -40,9 +40,8 @@ from brushwork.engine.losses import content_loss, gram_matrix, style_loss
 CONTENT_LAYER = "relu4_2"
 STYLE_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
 SWD_LAYERS = ("relu1_2", "relu2_2", "relu3_4", "relu4_4")
-LAYOUT_SIDE = 32
-"""Long side of the averaged luminance that :func:`layout` correlates: coarse enough that
-strokes and textures average out, fine enough to see a photo's main masses."""
+LAYOUT_SIDE = COARSE_SIDE
+"""Long side of the averaged luminance that :func:`layout` correlates (:func:`coarse_luminance`)."""
 
 
 @dataclass(frozen=True)
@@ -99,8 +98,8 @@ def _quantiles(values: Tensor, count: int) -> Tensor:
 
 def layout(output: Tensor, content: Tensor) -> float:
     """Correlation of coarse luminance (see the module docstring); ``content`` at any size."""
-    size = fit_long_side(*output.shape[-2:], LAYOUT_SIDE)
-    a, b = (F.adaptive_avg_pool2d(luminance(x.clamp(0, 1).float()), size).flatten() for x in (output, content.to(output)))
+    grid = coarse_grid(*output.shape[-2:], LAYOUT_SIDE)
+    a, b = (coarse_luminance(x.clamp(0, 1).float(), grid).flatten() for x in (output, content.to(output)))
     a, b = a - a.mean(), b - b.mean()
     return float((a * b).sum() / (a.norm() * b.norm()).clamp_min(1e-12))
 

@@ -32,7 +32,9 @@ from brushwork.engine.tiled import (DEFAULT_TILE, MIN_TILE, PICTURE_COPIES, TILE
                                    history_entry_bytes, lbfgs_history_for, tiled_grams)
 from brushwork.engine.schedules import MultiScaleSchedule, WeightSchedule
 
-InitName = Literal["content", "noise", "image", "adain"]
+InitName = Literal["content", "noise", "image", "adain", "wct"]
+NETWORK_INITS = ("adain", "wct")
+"""Starts that are one pass of the shipped arbitrary-style network of that name."""
 MAX_WEIGHT = 1e9
 MAX_SEED = 2**32 - 1
 DEVICE_PATTERN = re.compile(r"auto|cpu|mps|cuda(:[0-9]{1,2})?")
@@ -65,8 +67,8 @@ class TransferConfig:
     optimizer: OptimizerName = option("lbfgs", "optimiser", choices=("lbfgs", "adam"))
     learning_rate: float = option(0.02, "Adam step size (pixel values are in [0, 1])", min=1e-6, max=10.0)
     lbfgs_history: int = option(50, "L-BFGS history size (each entry keeps two copies of the image)", min=1, max=500)
-    init: InitName = option("content", "starting image: content, noise, adain (the shipped AdaIN network's result) or an image file",
-                            choices=("content", "noise", "image", "adain"))
+    init: InitName = option("content", "starting image: content, noise, adain or wct (the shipped AdaIN or WCT "
+                            "network's result) or an image file", choices=("content", "noise", "image", *NETWORK_INITS))
     pooling: Pooling = option("max", "VGG-19 pooling", choices=("max", "avg"))
     preserve_color: color.ColorMode = option("none", "keep the content's colours", choices=color.COLOR_MODES)
     balance: Literal["energy", "fixed"] = option(
@@ -581,13 +583,13 @@ def _initial_image(
         raise InputError(f"an initial image was given but init is {config.init!r}")
     if config.init == "noise":
         return _noise_like((1, 3, *size), config.seed, torch.device("cpu"))
-    if config.init == "adain":  # one pass of the AdaIN network: the optimiser only refines
+    if config.init in NETWORK_INITS:  # one pass of an arbitrary-style network: the optimiser only refines
         from brushwork.realtime.models import load_model
-        from brushwork.realtime.stylize import adain_stylize
+        from brushwork.realtime.stylize import arbitrary_stylize
 
-        net = load_model("adain", expect="adain").network
+        net = load_model(config.init, expect="arbitrary").network
         use_masks = None if all(m is None for m in masks) else list(masks)
-        return adain_stylize(net, resize(content, size), list(styles), weights=list(strengths) or None, masks=use_masks,
+        return arbitrary_stylize(net, resize(content, size), list(styles), weights=list(strengths) or None, masks=use_masks,
                              style_size=max(size), device=config.device)
     return resize(content, size)
 

@@ -41,7 +41,7 @@ from brushwork.media.paths import check_new, check_not_input, same_file
 from brushwork.frontends.progress import progress_bar
 from brushwork.media.samples import SAMPLE_NOTES, SAMPLES
 from brushwork.engine.schedules import WeightSchedule
-from brushwork.engine.transfer import RECONSTRUCT_CONFIG, TransferConfig, reconstruct, stylize_grid, synthesize_texture
+from brushwork.engine.transfer import NETWORK_INITS, RECONSTRUCT_CONFIG, TransferConfig, reconstruct, stylize_grid, synthesize_texture
 from brushwork.pipeline.settings import DEMO_CONFIG, QUALITY_PRESETS, build_config, long_sides, run_metadata
 
 PROG = "brushwork"
@@ -356,7 +356,7 @@ def _check_outputs(args: argparse.Namespace, inputs: Sequence[str | None]) -> No
 
 def cmd_transfer(args: argparse.Namespace) -> Path:
     init_file = args.init
-    is_file = args.init not in (None, "content", "noise", "adain")
+    is_file = args.init not in (None, "content", "noise", *NETWORK_INITS)
     if is_file:
         args.init = "image"
     config = _config(args)

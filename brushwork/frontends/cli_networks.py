@@ -17,16 +17,18 @@ import torch
 from tqdm import tqdm
 
 from brushwork import __version__
-from brushwork.engine.devices import resolve_device
+from brushwork.engine.devices import device_description, resolve_device
 from brushwork.errors import InputError
 from brushwork.engine.transfer import check_weight
 from brushwork.media.image_io import (check_output_path, check_room, check_writable_folder, fit_long_side, image_size,
                                       load_image, load_mask, resize, save_image, source_label)
 from brushwork.frontends.progress import progress_bar
 from brushwork.media.paths import check_new, check_not_input, expand_inputs, folder_outputs, names_folder
-from brushwork.realtime.models import export_onnx, load_model, model_metadata, save_model, shipped_models
-from brushwork.realtime.stylize import AdaINOptions, FastOptions, adain_stylize, fast_stylize
-from brushwork.realtime.training import AdaINTrainConfig, FastTrainConfig, TrainingProgress, train_adain, train_fast
+from brushwork.realtime.models import (DEFAULT_ARBITRARY, export_onnx, load_model, model_metadata, save_model,
+                                       shipped_models)
+from brushwork.realtime.stylize import AdaINOptions, FastOptions, arbitrary_stylize, fast_stylize
+from brushwork.realtime.training import (AdaINTrainConfig, FastTrainConfig, TrainingProgress, UniversalTrainConfig, train_adain,
+                                         train_fast, train_universal)
 
 
 def add_commands(sub: argparse._SubParsersAction) -> None:
@@ -45,6 +47,14 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--name", default="adain", help="model name kept in its metadata (default: %(default)s)")
     _add_training_options(p, AdaINTrainConfig)
 
+    p = sub.add_parser("train-wct", help="train the decoders of an arbitrary-style WCT network (Li et al. 2017): "
+                       "they learn to invert VGG-19, no style loss")
+    p.add_argument("--images", required=True, metavar="DIR", help="folder of photos")
+    p.add_argument("--styles", required=True, metavar="DIR", help="folder of paintings (any colours and textures help)")
+    p.add_argument("-o", "--output", required=True, help="model file to write (.safetensors)")
+    p.add_argument("--name", default="wct", help="model name kept in its metadata (default: %(default)s)")
+    _add_training_options(p, UniversalTrainConfig)
+
     p = sub.add_parser("fast", help="stylize images in one pass with a trained feed-forward model")
     p.add_argument("model", nargs="?", help="a shipped model's name (see --list) or a .safetensors file")
     p.add_argument("inputs", nargs="*", metavar="INPUT", help="images, folders of images (searched recursively) or glob patterns")
@@ -58,16 +68,17 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     add_dataclass_options(p, FastOptions, "network options")
 
-    p = sub.add_parser("adain", help="stylize with any style image, no training (AdaIN)")
+    p = sub.add_parser("adain", help="stylize with any style image, no training (a WCT or AdaIN network)")
     p.add_argument("content", help="content image")
     p.add_argument("styles", nargs="+", metavar="STYLE", help="style image(s)")
     p.add_argument("-o", "--output", required=True, help="output image (replaced if it exists, since you named it)")
-    p.add_argument("--model", default="adain", help="AdaIN model: shipped name or file (default: %(default)s)")
+    p.add_argument("--model", default=DEFAULT_ARBITRARY, help="arbitrary-style model (WCT or AdaIN): shipped name or "
+                   "file (default: %(default)s; see brushwork models)")
     p.add_argument("--weights", type=float, nargs="+", metavar="W", help="interpolation weight per style (default: equal)")
     p.add_argument("--masks", nargs="+", metavar="MASK", help="one grayscale mask per style (white = styled), or 'none'")
     add_dataclass_options(p, AdaINOptions, "network options")
 
-    p = sub.add_parser("models", help="list the shipped models by kind: feed-forward ones for `fast`, AdaIN for `adain`")
+    p = sub.add_parser("models", help="list the shipped models by kind: feed-forward ones for `fast`, WCT and AdaIN for `adain`")
 
     p = sub.add_parser("export", help="export a trained model to ONNX")
     p.add_argument("model", help="a shipped model's name or a .safetensors file")
@@ -91,7 +102,10 @@ def add_dataclass_options(parser: argparse.ArgumentParser, config_class: type, t
             if isinstance(f.default, int):
                 kwargs["type"] = int
         elif isinstance(f.default, tuple):
-            kwargs.update(nargs="+", metavar="LAYER", default=f.default)
+            numbers = isinstance(f.default[0], int)
+            kwargs.update(nargs="+", metavar="N" if numbers else "LAYER", default=f.default, type=type(f.default[0]))
+        elif str(f.type).startswith("tuple[int"):  # optional, e.g. --levels 3 2 1
+            kwargs.update(nargs="+", metavar="N", type=int)
         elif isinstance(f.default, bool):
             kwargs["action"] = argparse.BooleanOptionalAction  # --hue-jitter / --no-hue-jitter
         else:
@@ -180,7 +194,8 @@ def _train(args: argparse.Namespace, config, run, **inputs: str) -> Path:
     final = {k: float(f"{v:.4g}") for k, v in bar.recent_losses().items()}
     seconds = bar.last.trained_seconds if bar.last else time.perf_counter() - start
     steps = bar.last.step if bar.last else 0  # fewer than config.steps when max_minutes stopped it
-    return save_model(net, out, {"name": args.name, "training": dataclasses.asdict(config), "steps_done": steps,
+    machine = device_description(resolve_device(config.device), config.precision)
+    return save_model(net, out, {"name": args.name, "training": dataclasses.asdict(config), "steps_done": steps, "machine": machine,
                                  "final_losses": final, "final_losses_over": len(bar.recent), "train_seconds": round(seconds, 1), **inputs})
 
 
@@ -196,6 +211,12 @@ def cmd_train_adain(args: argparse.Namespace) -> Path:
     config = options_from(args, AdaINTrainConfig)
     return _train(args, config, lambda out, bar: train_adain(args.images, args.styles, out, config, resume=args.resume,
                                                              callback=bar), images=args.images, styles=args.styles)
+
+
+def cmd_train_wct(args: argparse.Namespace) -> Path:
+    config = options_from(args, UniversalTrainConfig)
+    return _train(args, config, lambda out, bar: train_universal(args.images, args.styles, out, config, resume=args.resume,
+                                                                 callback=bar), images=args.images, styles=args.styles)
 
 
 def cmd_fast(args: argparse.Namespace) -> Path | None:
@@ -254,7 +275,8 @@ def cmd_fast(args: argparse.Namespace) -> Path | None:
     return out if to_folder else targets[0]
 
 
-KINDS = {"fast": "feed-forward, one style (brushwork fast NAME)", "adain": "AdaIN, any style (brushwork adain --model NAME)"}
+KINDS = {"fast": "feed-forward, one style (brushwork fast NAME)", "wct": "WCT, any style (brushwork adain --model NAME)",
+         "adain": "AdaIN, any style (brushwork adain --model NAME)"}
 
 
 def _print_models(kind: str) -> None:
@@ -279,18 +301,20 @@ def cmd_adain(args: argparse.Namespace) -> Path:
     check_weights("--weights", args.weights, len(args.styles))
     check_output_path(args.output)
     check_not_input(args.output, [args.content, *args.styles, *(args.masks or [])])
-    model = load_model(args.model, expect="adain")
+    model = load_model(args.model, expect="arbitrary")
     content = load_image(args.content, "content image", long_side=args.size)
     content = resize(content, fit_long_side(*content.shape[-2:], args.size))
     check_room(args.output, tuple(content.shape[-2:]))
     styles = [load_image(s, "style image", long_side=args.style_size) for s in args.styles]
     masks = load_style_masks(args.masks, len(args.styles), long_side=args.size)
     network = model.network.to(resolve_device(args.device))
-    image = adain_stylize(network, content, styles, alpha=args.alpha, weights=args.weights, masks=masks,
+    image = arbitrary_stylize(network, content, styles, alpha=args.alpha, weights=args.weights, masks=masks, levels=options.levels,
+                          keep_layout=options.keep_layout,
                           preserve_color=args.preserve_color, style_size=args.style_size, precision=args.precision,
                           tiling=options.tiling(tuple(content.shape[-2:])))
     return save_image(image, args.output, {"brushwork": __version__, "command": "adain", "content": args.content,
                                            "styles": args.styles, "alpha": args.alpha, "weights": args.weights,
+                                           "levels": options.levels, "keep_layout": options.keep_layout,
                                            "masks": args.masks, "preserve_color": args.preserve_color,
                                            "model": model.metadata.get("name", str(model.path))})
 
@@ -310,5 +334,5 @@ def cmd_export(args: argparse.Namespace) -> Path:
     return export_onnx(model, args.output)
 
 
-COMMANDS = {"train-fast": cmd_train_fast, "train-adain": cmd_train_adain, "fast": cmd_fast, "adain": cmd_adain,
+COMMANDS = {"train-fast": cmd_train_fast, "train-adain": cmd_train_adain, "train-wct": cmd_train_wct, "fast": cmd_fast, "adain": cmd_adain,
             "models": cmd_models, "export": cmd_export}

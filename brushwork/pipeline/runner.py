@@ -26,7 +26,8 @@ from brushwork.engine.devices import resolve_device, resolve_precision
 from brushwork.errors import InputError
 from brushwork.media.image_io import (OutputFormat, check_output_path, check_room, fit_long_side, image_size, load_image,
                                       load_mask, resize, save_image)
-from brushwork.realtime.models import LoadedModel, load_model, model_metadata
+from brushwork.realtime.models import (DEFAULT_ARBITRARY, PURPOSE, WANTED, LoadedModel, Purpose, describe_kind, load_model,
+                                       model_metadata)
 from brushwork.engine.optimize import Progress, ProgressCallback
 from brushwork.engine.transfer import PreparedStyles, TransferConfig, check_transfer, prepare_styles, stylize
 from brushwork.options import describe
@@ -34,6 +35,12 @@ from brushwork.pipeline.settings import long_sides, run_metadata
 
 Method = Literal["optimize", "fast", "adain"]
 METHODS: tuple[str, ...] = ("optimize", "fast", "adain")
+"""``adain`` is the arbitrary-style method, whichever kind of network its model is (AdaIN or WCT)."""
+
+
+def purpose_of(method: str) -> Purpose:
+    """The kind of model a network method runs."""
+    return "fast" if method == "fast" else "arbitrary"
 Source = str | Path | Tensor
 """An image: a file, ``sample:NAME``, or a (1, 3, H, W) tensor in [0, 1]."""
 
@@ -114,10 +121,10 @@ def check_request(request: TransferRequest, *, read_masks: bool = True, read_mod
     if request.method != "optimize" and (request.init_image is not None or request.config.init == "image"):
         raise InputError(f"an initial image applies to the optimiser only, not to method {request.method!r}")
     if request.method != "optimize" and read_model:
-        kind = model_metadata(request.model or "adain")["kind"]  # the file's header only: exists, readable, which kind
-        if kind != request.method:
-            raise InputError(f"model {request.model!r} is an {kind} model; method {request.method!r} needs "
-                             f"{'a feed-forward' if request.method == 'fast' else 'an AdaIN'} model")
+        kind = model_metadata(request.model or DEFAULT_ARBITRARY)["kind"]  # the file's header only: exists, readable, which kind
+        if PURPOSE[kind] != purpose_of(request.method):
+            raise InputError(f"model {request.model!r} is {describe_kind(kind)}; method {request.method!r} needs "
+                             f"{WANTED[purpose_of(request.method)]}")
     config = request.config
     masks = request.masks
     mask_sizes = None if masks is None else [None if m is None else _size_of(m, "mask") for m in masks]
@@ -168,7 +175,7 @@ class Runner:
     def model(self, name: str, kind: str, device: torch.device) -> LoadedModel:
         key = (name, kind)
         if key not in self._models:
-            loaded = load_model(name, expect=kind)  # type: ignore[arg-type]
+            loaded = load_model(name, expect=purpose_of(kind))
             loaded.network.to(device)  # loaded here, so ours to move once
             self._models[key] = loaded
         return self._models[key]
@@ -176,7 +183,7 @@ class Runner:
     def run(self, request: TransferRequest, *, callback: ProgressCallback | None = None) -> TransferResult:
         """Check, load, stylize, and save (when ``request.output`` is set) with the metadata."""
         # a network this runner has loaded was checked then: no header read per video frame
-        loaded = (request.model or "adain", request.method) in self._models
+        loaded = (request.model or DEFAULT_ARBITRARY, request.method) in self._models
         check_request(request, read_masks=False, read_model=not loaded)
         config = request.config
         start = time.perf_counter()
@@ -218,14 +225,14 @@ class Runner:
         return image, {"effective_weights": dict(last) or None}
 
     def _network(self, request: TransferRequest) -> tuple[Tensor, dict]:
-        from brushwork.realtime.stylize import adain_style_statistics, adain_stylize, fast_stylize
+        from brushwork.realtime.stylize import arbitrary_style_statistics, arbitrary_stylize, fast_stylize
         from brushwork.realtime.tiling import Tiling, network_tiling
 
         config = request.config
         device = resolve_device(config.device)
         content = _load(request.content, "content image", config.size)
         content = resize(content, fit_long_side(*content.shape[-2:], config.size))
-        name = request.model or "adain"
+        name = request.model or DEFAULT_ARBITRARY
         model = self.model(name, request.method, device)
         tiling = network_tiling(config.tile, describe(Tiling)["overlap"]["default"], tuple(content.shape[-2:]))
         if request.method == "fast":
@@ -241,9 +248,9 @@ class Runner:
             else:
                 styles, stats = [_load(s, "style image", config.size) for s in request.styles], None
                 if config.preserve_color != "histogram" and not any(isinstance(s, Tensor) for s in request.styles):
-                    stats = adain_style_statistics(model.network, styles, style_size=config.size, precision=config.precision)
+                    stats = arbitrary_style_statistics(model.network, styles, style_size=config.size, precision=config.precision)
                     self._adain_stats = {key: (styles, stats)}
-            image = adain_stylize(model.network, content, styles, weights=request.style_weights, masks=masks,
+            image = arbitrary_stylize(model.network, content, styles, weights=request.style_weights, masks=masks,
                                   preserve_color=config.preserve_color, style_size=config.size,
                                   precision=config.precision, style_stats=stats, tiling=tiling)
         return image, {"model": model.metadata.get("name", str(model.path))}

@@ -19,10 +19,16 @@ from torch import nn
 
 from brushwork.errors import InputError
 from brushwork.media.image_io import atomic_write, check_writable_folder
-from brushwork.realtime.networks import AdaINNet, Decoder, TransformerNet
+from brushwork.realtime.networks import AdaINNet, Decoder, TransformerNet, UniversalNet
 
 PRETRAINED = Path(__file__).parent / "pretrained"
-ModelKind = Literal["fast", "adain"]
+ModelKind = Literal["fast", "adain", "wct"]
+KINDS: tuple[str, ...] = ("fast", "adain", "wct")
+Purpose = Literal["fast", "arbitrary"]
+PURPOSE: dict[str, Purpose] = {"fast": "fast", "adain": "arbitrary", "wct": "arbitrary"}
+"""What each kind is for: ``fast`` models paint their own style, the others any style."""
+DEFAULT_ARBITRARY = "wct"
+"""The shipped model ``brushwork adain`` (and the studio, batch, video) runs unless told otherwise."""
 FORMAT = "brushwork-model-1"
 
 
@@ -47,6 +53,8 @@ def save_model(network: nn.Module, path: str | Path, metadata: dict[str, Any]) -
         kind, arch, module = "fast", {"width": network.width, "blocks": network.blocks, "output": network.output}, network
     elif isinstance(network, AdaINNet):
         kind, arch, module = "adain", {"width": network.decoder.width}, network.decoder
+    elif isinstance(network, UniversalNet):
+        kind, arch, module = "wct", {"width": network.width, "levels": list(network.levels)}, network.decoders
     else:
         raise TypeError(f"cannot save a {type(network).__name__}")
     from brushwork import __version__
@@ -83,7 +91,7 @@ def _read(path: Path, *, weights: bool) -> tuple[dict[str, str], dict[str, torch
             tensors = {k: handle.get_tensor(k).float() for k in handle.keys()} if weights else {}
     except Exception as exc:  # safetensors raises its own error types for every kind of damage
         raise InputError(f"model {str(path)!r} is not a readable model file ({type(exc).__name__})") from None
-    if header.get("format") != FORMAT or header.get("kind") not in ("fast", "adain"):
+    if header.get("format") != FORMAT or header.get("kind") not in KINDS:
         raise InputError(f"model {str(path)!r} is not a Brushwork model")
     return header, tensors
 
@@ -94,29 +102,40 @@ def model_metadata(name_or_path: str | Path) -> dict[str, Any]:
     return {k: _maybe_json(v) for k, v in header.items()}
 
 
-def load_model(name_or_path: str | Path, *, expect: ModelKind | None = None) -> LoadedModel:
+def load_model(name_or_path: str | Path, *, expect: Purpose | None = None) -> LoadedModel:
     """Load a model saved by :func:`save_model` (float32, eval mode, on the CPU)."""
     path = resolve_model(name_or_path)
     header, tensors = _read(path, weights=True)
     kind = header["kind"]
-    if expect is not None and kind != expect:
-        wanted = {"fast": "a feed-forward (train-fast) model", "adain": "an AdaIN (train-adain) model"}[expect]
-        raise InputError(f"model {str(path)!r} is an {kind} model; this command needs {wanted}")
+    if expect is not None and PURPOSE[kind] != expect:
+        raise InputError(f"model {str(path)!r} is {describe_kind(kind)}; this command needs {WANTED[expect]}")
     arch = json.loads(header["arch"])
     network: nn.Module
     with torch.random.fork_rng(devices=[]):  # the layers' random init is overwritten: leave the caller's RNG alone
         if kind == "fast":
             network = TransformerNet(**{"output": "sigmoid", **arch})  # files without "output" predate it
             target = network
-        else:
+        elif kind == "adain":
             network = AdaINNet(Decoder(**arch))
             target = network.decoder
+        else:
+            network = UniversalNet(**arch)
+            target = network.decoders
     try:
         target.load_state_dict(tensors)
     except RuntimeError as exc:
         raise InputError(f"model {str(path)!r} does not match its declared architecture ({str(exc).splitlines()[0]})") from None
     metadata = {k: _maybe_json(v) for k, v in header.items()}
     return LoadedModel(kind, network.eval(), metadata, path)
+
+
+WANTED: dict[str, str] = {"fast": "a feed-forward (train-fast) model",
+                          "arbitrary": "an arbitrary-style (train-wct or train-adain) model"}
+
+
+def describe_kind(kind: str) -> str:
+    """``an AdaIN model`` and the like, for messages."""
+    return {"fast": "a feed-forward model", "adain": "an AdaIN model", "wct": "a WCT model"}[kind]
 
 
 def _maybe_json(text: str) -> Any:
@@ -126,10 +145,10 @@ def _maybe_json(text: str) -> Any:
         return text
 
 
-class _AdaINForExport(nn.Module):
-    """AdaIN with one style and alpha as an input, the shape ONNX can express."""
+class _ArbitraryForExport(nn.Module):
+    """An arbitrary-style network with one style, the shape ONNX can express."""
 
-    def __init__(self, net: AdaINNet) -> None:
+    def __init__(self, net: AdaINNet | UniversalNet) -> None:
         super().__init__()
         self.net = net
 
@@ -147,7 +166,7 @@ def export_onnx(model: LoadedModel, path: str | Path, *, opset: int = 17) -> Pat
         module, args = model.network, (torch.rand(1, 3, 64, 64),)
         names, axes = ["image"], {"image": {0: "batch", 2: "height", 3: "width"}, "stylized": {0: "batch", 2: "height", 3: "width"}}
     else:
-        module, args = _AdaINForExport(model.network).eval(), (torch.rand(1, 3, 64, 64), torch.rand(1, 3, 64, 64))
+        module, args = _ArbitraryForExport(model.network).eval(), (torch.rand(1, 3, 64, 64), torch.rand(1, 3, 64, 64))
         names = ["content", "style"]
         axes = {"content": {2: "height", 3: "width"}, "style": {2: "style_height", 3: "style_width"},
                 "stylized": {2: "height", 3: "width"}}

@@ -1,7 +1,9 @@
 """Stylizing with trained networks: one forward pass per image.
 
 :func:`fast_stylize` runs a per-style :class:`~brushwork.realtime.networks.TransformerNet` on a batch;
-:func:`adain_stylize` runs an :class:`~brushwork.realtime.networks.AdaINNet` with any styles.
+:func:`arbitrary_stylize` runs an arbitrary-style network with any styles: a
+:class:`~brushwork.realtime.networks.UniversalNet` (multi-level WCT) or an
+:class:`~brushwork.realtime.networks.AdaINNet`.
 Both keep the content's colours on request, like the optimiser's ``preserve_color``.
 """
 
@@ -19,9 +21,12 @@ from brushwork.engine.color import COLOR_MODES
 from brushwork.engine.devices import PRECISIONS, autocast, resolve_device, resolve_precision
 from brushwork.errors import InputError
 from brushwork.media.image_io import as_batch, as_image_list, fit_long_side, resize
-from brushwork.realtime.networks import ADAIN_LAYER, AdaINNet, TransformerNet, channel_stats
+from brushwork.realtime.networks import WCT_RUN_LEVELS, AdaINNet, TransformerNet, UniversalNet
 from brushwork.realtime.tiling import (AUTO_TILE_ABOVE, Tiling, needs_tiles, network_tiling, run_tiled, thumbnail_of,
                                        thumbnail_statistics)
+
+ArbitraryNet = AdaINNet | UniversalNet
+"""A network that paints in any style given at run time."""
 from brushwork.options import check_fields, describe, option
 
 
@@ -60,6 +65,12 @@ class AdaINOptions(NetworkOptions):
     """Options of ``brushwork adain``."""
 
     alpha: float = option(1.0, "0 keeps the content, 1 is full style", min=0.0, max=1.0)
+    keep_layout: float = option(0.5, "how far the output's coarse light and shade move toward the photo's (0: the "
+                                "network's own, 1: the photo's); colours and strokes stay the painting's", min=0.0, max=1.0)
+    levels: tuple[int, ...] | None = option(None, "WCT models: which levels restyle, coarse to fine: VGG's relu N_1, "
+                                           f"0 the pixels' colours (default {' '.join(map(str, WCT_RUN_LEVELS))}; 4 adds "
+                                           "larger patterns from the shipped model's undertrained relu4_1 decoder, and "
+                                           "loses the photo)", min=0, max=4, whole=True)
     size: int = option(512, "long side of the output in pixels, as for transfer and fast", min=16, max=8192)
     style_size: int = option(512, "long side of each style image", min=16, max=8192)
 
@@ -75,9 +86,10 @@ def _keep_colors(out: Tensor, content: Tensor, mode: str) -> Tensor:
 
 
 @torch.no_grad()
-def adain_style_statistics(net: AdaINNet, styles: Sequence[Tensor], *, style_size: int | None = 512,
-                           device: str | None = None, precision: str = "auto") -> list[tuple[Tensor, Tensor]]:
-    """The paintings' AdaIN statistics, computed once for many :func:`adain_stylize` calls."""
+def arbitrary_style_statistics(net: ArbitraryNet, styles: Sequence[Tensor], *, style_size: int | None = 512,
+                               device: str | None = None, precision: str = "auto") -> list:
+    """The paintings' statistics (AdaIN's channel moments or WCT's colouring moments per
+    level), computed once for many :func:`arbitrary_stylize` calls."""
     styles = as_image_list(styles, "style image")
     net, dev = placed(net, device)
     if style_size:
@@ -128,8 +140,8 @@ def fast_stylize(
 
 
 @torch.no_grad()
-def adain_stylize(
-    net: AdaINNet,
+def arbitrary_stylize(
+    net: ArbitraryNet,
     content: Tensor,
     styles: Sequence[Tensor],
     *,
@@ -140,16 +152,21 @@ def adain_stylize(
     style_size: int | None = 512,
     device: str | None = None,
     precision: str = "auto",
-    style_stats: Sequence[tuple[Tensor, Tensor]] | None = None,
+    style_stats: Sequence | None = None,
     tiling: Tiling | None = None,
+    levels: Sequence[int] | None = None,
+    keep_layout: float | None = None,
 ) -> Tensor:
     """Content (1, 3, H, W), or a batch (B, 3, H, W) of one size, in the manner of ``styles``;
-    see :meth:`AdaINNet.forward`.
+    see :meth:`AdaINNet.forward` and :meth:`UniversalNet.forward`.
 
-    ``style_stats`` from :func:`adain_style_statistics` (with the same ``style_size`` and
+    ``style_stats`` from :func:`arbitrary_style_statistics` (with the same ``style_size`` and
     precision) spare encoding the paintings again for every frame or photo. A content whose
     long side is over ``tiling.tile`` runs in tiles, each normalised by the statistics of a
-    thumbnail of the whole content (:mod:`brushwork.realtime.tiling`)."""
+    thumbnail of the whole content (:mod:`brushwork.realtime.tiling`). ``levels`` chooses a
+    WCT network's levels (see :meth:`UniversalNet.forward`); ``keep_layout`` (default
+    :class:`AdaINOptions`') moves the output's coarse light and shade toward the photo's
+    (:func:`~brushwork.engine.color.keep_layout`)."""
     if not 0.0 <= alpha <= 1.0:
         raise InputError(f"alpha must be between 0 and 1, got {alpha}")
     content = as_batch(content, "content image")
@@ -167,6 +184,9 @@ def adain_stylize(
         raise InputError(f"{len(masks)} masks given for {len(styles)} styles; give one per style")
     net, dev = placed(net, device)
     dtype = resolve_precision(precision, dev)
+    if levels is not None and not isinstance(net, UniversalNet):
+        raise InputError("levels apply to WCT models only; this is an AdaIN model")
+    extra = {"levels": levels} if isinstance(net, UniversalNet) else {}
     if preserve_color == "histogram":  # give the paintings the photo's colours first
         if style_stats is not None:
             raise InputError("preserve_color 'histogram' recolours the paintings for each photo; do not pass style_stats")
@@ -176,25 +196,28 @@ def adain_stylize(
     styles = [s.to(dev) for s in styles]
     masks = None if masks is None else [None if m is None else m.to(dev) for m in masks]
 
-    def run(x: Tensor, content_stats: tuple[Tensor, Tensor] | None = None) -> Tensor:
+    def run(x: Tensor, content_stats=None) -> Tensor:
         with autocast(dev, precision):
             return net(x.to(dev), styles, alpha=alpha, weights=weights, masks=masks, compute_dtype=dtype,
-                       style_stats=style_stats, content_stats=content_stats).float()
+                       style_stats=style_stats, content_stats=content_stats, **extra).float()
 
     if needs_tiles(*content.shape[-2:], tiling):
         if masks is not None:
             raise InputError("masks and tiles do not mix yet: give a smaller --size, or no masks")
         if style_stats is None:
-            style_stats = adain_style_statistics(net, styles, style_size=None, precision=precision)
+            style_stats = arbitrary_style_statistics(net, styles, style_size=None, precision=precision)
         outs = []
         for image in content.split(1):
             with autocast(dev, precision):
-                thumbnail = net.encode(thumbnail_of(image, tiling).to(dev), dtype)[ADAIN_LAYER]
-            stats = channel_stats(thumbnail.float())
+                stats = net.content_statistics(thumbnail_of(image, tiling).to(dev), style_stats, alpha=alpha,
+                                               weights=weights, compute_dtype=dtype, **extra)
             outs.append(run_tiled(lambda tile: run(tile, stats), image, tiling))
         out = torch.cat(outs).to(dev)
     else:
         out = run(content)
     if preserve_color == "luminance":
         out = color.combine_luminance(out, content.to(dev))
+    else:
+        strength = describe(AdaINOptions)["keep_layout"]["default"] if keep_layout is None else keep_layout
+        out = torch.cat([color.keep_layout(o[None], c[None], strength) for o, c in zip(out, content.to(dev))])
     return out.clamp(0, 1).to(content.device)

@@ -34,7 +34,8 @@ from brushwork.engine.features import VGGFeatures, check_layers
 from brushwork.media.image_io import IMAGE_SUFFIXES, fit_long_side, open_image, pil_to_tensor, resize
 from brushwork.engine.losses import StyleTarget, content_loss, total_variation
 from brushwork.options import option
-from brushwork.realtime.networks import ADAIN_LAYER, ADAIN_STYLE_LAYERS, AdaINNet, Decoder, TransformerNet, adain, channel_stats
+from brushwork.realtime.networks import (ADAIN_LAYER, ADAIN_STYLE_LAYERS, WCT_LEVELS, AdaINNet, Decoder, TransformerNet,
+                                         UniversalNet, adain, channel_stats, level_layer)
 
 
 @dataclass(frozen=True)
@@ -134,6 +135,31 @@ class AdaINTrainConfig(TrainingSettings):
             raise InputError(f"width must be between 0.05 and 2, got {self.width}")
         if not isinstance(self.warmup_steps, int) or self.warmup_steps < 0:
             raise InputError(f"warmup_steps must be a whole number >= 0, got {self.warmup_steps}")
+
+
+@dataclass(frozen=True)
+class UniversalTrainConfig(TrainingSettings):
+    """Settings of ``train_universal``: decoders that invert VGG-19 at relu1_1..relu4_1
+    (Li et al. 2017 trained them on COCO with a pixel and a feature loss)."""
+
+    size: int = option(192, "side of the square training crops in pixels")
+    steps: int = option(3000, "optimiser steps (batches)")
+    batch: int = option(8, "images per step, half photos and half paintings")
+    width: float = option(0.5, "decoder width relative to VGG's (512-256-128-64)")
+    feature_weight: float = option(0.0, "weight of a feature loss (the decoded picture's features at the decoder's "
+                                         "level against the input's, relative to their size) beside the pixel loss; Li "
+                                         "et al. used 1, which costs about 2.5x per step on a CPU")
+    levels: tuple[int, ...] = option(WCT_LEVELS, "which decoders to train (relu N_1)")
+    hue_jitter: bool = option(True, "turn the paintings' hues at random: decoders that give back any colour")
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if not 0.05 <= self.width <= 2:
+            raise InputError(f"width must be between 0.05 and 2, got {self.width}")
+        if not math.isfinite(self.feature_weight) or not 0 <= self.feature_weight <= 1e6:
+            raise InputError(f"feature_weight must be between 0 and 1e6, got {self.feature_weight}")
+        if not self.levels or any(n not in WCT_LEVELS for n in self.levels):
+            raise InputError(f"levels must be among {', '.join(map(str, WCT_LEVELS))}, got {self.levels}")
 
 
 FLAT_STD = 0.03
@@ -371,3 +397,46 @@ def _stats_distance(x: Tensor, y: Tensor) -> Tensor:
     """Huang & Belongie's style loss at one layer: squared distance of channel means and deviations."""
     (mx, sx), (my, sy) = channel_stats(x), channel_stats(y)
     return (mx - my).pow(2).mean() + (sx - sy).pow(2).mean()
+
+
+@_isolated_rng
+def train_universal(
+    images: str | Path, styles: str | Path, output: str | Path, config: UniversalTrainConfig = UniversalTrainConfig(), *,
+    resume: bool = False, callback: TrainingCallback | None = None,
+) -> UniversalNet:
+    """Train the decoders of a :class:`UniversalNet` to invert VGG-19 on crops of photos and
+    paintings: no style loss, so every step is cheap and nothing is learnt about any one
+    painting. All levels train together from one encoder pass per batch."""
+    torch.manual_seed(config.seed)
+    device = resolve_device(config.device)
+    photos = ImageFolder(images, config.size, seed=config.seed)
+    paintings = ImageFolder(styles, config.size, role="style images", seed=config.seed + 1, rotate=True,
+                            hue=config.hue_jitter)
+    dtype = resolve_precision(config.precision, device)
+    net = UniversalNet(config.width, config.levels, compute_dtype=dtype).to(device).train()
+    half = max(1, config.batch // 2)
+
+    def loss_fn(step: int) -> dict[str, Tensor]:
+        pictures = torch.cat([photos.batch(half), paintings.batch(config.batch - half)]).to(device)
+        with torch.no_grad():
+            wanted = net.encode(pictures)
+        losses: dict[str, Tensor] = {}
+        total = torch.zeros((), device=device)
+        for level in net.levels:
+            layer = level_layer(level)
+            with autocast(device, config.precision):
+                out = net.decode(wanted[layer], level, pictures, clamp=False).float()
+            pixel = (out - pictures).abs().mean()
+            term = pixel
+            if config.feature_weight:
+                got = net.encode(out, level)[layer]
+                feature = (got - wanted[layer]).pow(2).mean() / wanted[layer].pow(2).mean().clamp_min(1e-8)
+                term = term + config.feature_weight * feature
+                losses[f"feature{level}"] = feature
+            losses[f"pixel{level}"] = pixel
+            total = total + term
+        return {"total": total, **losses}
+
+    _training_loop(net.decoders, list(net.decoders.parameters()), loss_fn, output=Path(output), config=config,
+                   resume=resume, callback=callback)
+    return net.eval().cpu()

@@ -102,7 +102,7 @@ class JobRequest:
     options: dict[str, Any] = field(default_factory=dict)
     method: Method = "optimize"
     model: str | None = None
-    """The network for ``fast`` (a shipped name); ``adain`` defaults to the shipped one."""
+    """The network for ``fast`` (a shipped name); ``adain`` defaults to the shipped arbitrary-style one (WCT)."""
     video: str | None = None
     """An uploaded clip's id: a video job, whose one result is an MP4 (``contents`` is empty)."""
     temporal: bool = True

@@ -86,7 +86,7 @@ class JobIn(BaseModel):
     contents: Optional[list[Annotated[str, Field(max_length=100)]]] = Field(
         None, min_length=1, max_length=MAX_CONTENTS, description="several contents: one result each (instead of content)")
     video: Optional[str] = Field(None, max_length=100, description="an uploaded clip's id: a video job (instead of content)")
-    method: Literal[tuple(METHODS)] = Field("optimize", description="the optimiser, or a network: fast (needs model) or adain")  # type: ignore[valid-type]
+    method: Literal[tuple(METHODS)] = Field("optimize", description="the optimiser, or a network: fast (needs model) or adain (any style: the shipped WCT network)")  # type: ignore[valid-type]
     model: Optional[str] = Field(None, max_length=100, description="a shipped network's name (for method fast)")
     temporal: StrictBool = Field(True, description="video jobs: steady, with optical flow (false: every frame on its own)")
     styles: list[Annotated[str, Field(max_length=100)]] = Field(
