@@ -16,8 +16,8 @@ from pathlib import Path
 
 from brushwork.media.image_io import captioned_row, fit_long_side, load_image, resize, tensor_to_pil
 from brushwork.realtime.models import load_model, shipped_models
-from brushwork.realtime.stylize import adain_stylize, fast_stylize
-from brushwork.realtime.training import AdaINTrainConfig, FastTrainConfig
+from brushwork.realtime.stylize import arbitrary_stylize, fast_stylize
+from brushwork.realtime.training import AdaINTrainConfig, FastTrainConfig, UniversalTrainConfig
 
 ROOT = Path(__file__).resolve().parent.parent
 IMAGES = Path(os.environ.get("BRUSHWORK_IMAGES", ROOT.parent / "shared/data/images"))
@@ -34,17 +34,21 @@ Training photos (`/tmp/photos` below): 57 images made by
 `scripts/collect_training_photos.py /tmp/photos` from Debian's `plasma-workspace-wallpapers`,
 `mate-backgrounds` (`nature`, `abstract`) and `gnome-backgrounds` (light variants):
 photographs and some renders under free licences, downsized to 1024 px on the long side,
-not part of this repository. Style images (`/tmp/paintings`, for AdaIN): the 11
-public-domain paintings in `../shared/data/images/style` (see `SOURCES.md` there), so the
-AdaIN examples on paintings below are on paintings it saw in training; the third,
-Brushwork's own rendered `sample:strokes`, it never saw. Crops are random squares of at
-least half the shorter side, resized and flipped at random (flat crops are drawn again);
-AdaIN's paintings are also turned by quarter turns and half of them have their hues
-turned at random.
+not part of this repository. Crops are random squares of at least half the shorter side,
+resized and flipped at random (flat crops are drawn again); paintings are also turned by
+quarter turns and half of them have their hues turned at random.
 
-The three models were trained at the same time on the two cores (one thread each,
-`OMP_NUM_THREADS=1`), each stopped by `--max-minutes`; this CPU (an Intel Xeon without
-AVX-512 BF16) trains in float32, which `--precision auto` chooses here.
+Paintings: the `wct` decoders saw 7 of the 11 public-domain paintings in
+`../shared/data/images/style` (`/tmp/paintings_train`: bedroom_in_arles,
+charing_cross_bridge, dance_foyer, san_giorgio_maggiore, shipwreck, starry_night, the_wave);
+**composition_vii, mondrian, the_scream and woman_with_hat are held out**, and every
+arbitrary-style example below and in [arbitrary.md](arbitrary.md) uses only those. The
+first `adain` model saw all 11 (`/tmp/paintings`).
+
+The first three models (`adain`, `starry_night`, `the_wave`) were trained at the same time
+on two cores of an Intel Xeon without native bfloat16 (one thread each,
+`OMP_NUM_THREADS=1`, float32), each stopped by `--max-minutes`; each model says below
+where it was trained.
 
 """
 
@@ -70,11 +74,14 @@ about four times the arithmetic of the shipped width 16 and gives finer detail.
 """
 
 
+KIND_TITLES = {"fast": "feed-forward, one style", "adain": "AdaIN, any style", "wct": "WCT, any style"}
+
+
 def training_command(kind: str, meta: dict) -> str:
     """The command that trained a model, from its metadata: options that differ from their defaults."""
-    config = FastTrainConfig() if kind == "fast" else AdaINTrainConfig()
-    words = ["brushwork", "train-fast", str(meta.get("style"))] if kind == "fast" else ["brushwork", "train-adain"]
-    words += ["--images", str(meta.get("images"))] + (["--styles", str(meta.get("styles"))] if kind == "adain" else [])
+    config = {"fast": FastTrainConfig, "adain": AdaINTrainConfig, "wct": UniversalTrainConfig}[kind]()
+    words = ["brushwork", "train-fast", str(meta.get("style"))] if kind == "fast" else ["brushwork", f"train-{kind}"]
+    words += ["--images", str(meta.get("images"))] + (["--styles", str(meta.get("styles"))] if kind != "fast" else [])
     words += ["-o", f"{meta.get('name')}.safetensors"]
     for field in dataclasses.fields(config):
         value = meta.get("training", {}).get(field.name, field.default)
@@ -99,11 +106,12 @@ def main() -> None:
         model = load_model(path)
         meta = model.metadata
         training = meta.get("training", {})
-        lines += [f"## `{name}` ({'feed-forward, one style' if model.kind == 'fast' else 'AdaIN, any style'})", ""]
+        lines += [f"## `{name}` ({KIND_TITLES[model.kind]})", ""]
         steps = meta.get("steps_done", training.get("steps"))
         lines += [f"- file: `brushwork/realtime/pretrained/{path.name}`, {path.stat().st_size / 1e6:.1f} MB",
                   f"- trained with Brushwork {meta.get('brushwork')} in {meta.get('train_seconds', 0) / 60:.1f} minutes "
-                  f"on this CPU: {steps} steps of {training.get('batch')} crops of {training.get('size')} px, "
+                  f"on {meta.get('machine', 'an Intel Xeon (2 cores, float32)')}: {steps} steps of {training.get('batch')} "
+                  f"crops of {training.get('size')} px, "
                   f"learning rate {training.get('learning_rate')}, precision {training.get('precision')}",
                   f"- command: `{training_command(model.kind, meta)}`"]
         if model.kind == "fast":
@@ -111,6 +119,11 @@ def main() -> None:
                          f"{training.get('blocks')} residual blocks; content layers {training.get('content_layers')}, "
                          f"style layers {training.get('style_layers')}, weights content {training.get('content_weight')}, "
                          f"style {training.get('style_weight')}, TV {training.get('tv_weight')}")
+        elif model.kind == "wct":
+            lines.append(f"- paintings: `{meta.get('styles')}`; decoder width {training.get('width')}, levels "
+                         f"{training.get('levels')} (relu N_1), trained only to invert VGG-19 (pixel L1 loss"
+                         f"{', feature loss weight %s' % training.get('feature_weight') if training.get('feature_weight') else ''}); "
+                         "the painting enters at run time through its feature covariances")
         else:
             lines.append(f"- style images: `{meta.get('styles')}`; decoder width {training.get('width')}, "
                          f"style weight {training.get('style_weight')}; the first {training.get('warmup_steps', 0)} "
@@ -132,13 +145,13 @@ def main() -> None:
             pictures.append(tensor_to_pil(out))
             labels.append(name)
         else:
-            styles = [next((IMAGES / "style").glob(f"{s}.*")) for s in ("the_scream", "mondrian")] + ["sample:strokes"]
+            styles = [next((IMAGES / "style").glob(f"{s}.*")) for s in ("the_scream", "mondrian", "woman_with_hat")]
             pictures, labels = [tensor_to_pil(content)], ["content"]
             for source in styles:
                 style = load_image(source)
-                label = Path(source).stem if isinstance(source, Path) else "strokes (unseen)"
-                pictures += [tensor_to_pil(style), tensor_to_pil(adain_stylize(model.network, content, [style]))]
-                labels += [label, f"adain: {label}"]
+                label = Path(source).stem
+                pictures += [tensor_to_pil(style), tensor_to_pil(arbitrary_stylize(model.network, content, [style]))]
+                labels += [label, f"{name}: {label}"]
         captioned_row(pictures, labels, height=240).convert("RGB").save(PICTURES / f"{name}.jpg", quality=88)
         lines += [f"![{name}](models/{name}.jpg)", ""]
     lines.append(GPU)
