@@ -173,11 +173,12 @@ def write_page(speed_rows, quality_rows, hybrid_rows, hybrid_pair: str, fast_nam
     for pair in dict.fromkeys(r["pair"] for r in quality_rows):
         c, s = pair.split(":")
         lines += [f"### {pair}", "", f"![{pair}](networks/{c}_{s}.jpg)", "",
-                  "| method | seconds | content distance | style distance | SSIM | style SWD |", "|---|---|---|---|---|---|"]
+                  "| method | seconds | content distance | style distance | SSIM | style SWD | palette | layout |",
+                  "|---|---|---|---|---|---|---|---|"]
         for r in (r for r in quality_rows if r["pair"] == pair):
             secs = "see benchmarks.md" if r["seconds"] != r["seconds"] else f"{r['seconds']:.2f}"
             lines.append(f"| {r['method']} | {secs} | {r['content_distance']:.4f} | {r['style_distance']:.4f} | "
-                         f"{r['ssim']:.4f} | {r['style_swd']:.4f} |")
+                         f"{r['ssim']:.4f} | {r['style_swd']:.4f} | {r['palette']:.2f} | {r['layout']:.3f} |")
         lines.append("")
     lines += [f"## Hybrid: `--init {arbitrary_name}`", "",
               f"On {hybrid_pair}: the default run (content start, coarse to fine) against one full-size scale "
