@@ -41,6 +41,8 @@ METHODS: tuple[str, ...] = ("optimize", "fast", "adain")
 def purpose_of(method: str) -> Purpose:
     """The kind of model a network method runs."""
     return "fast" if method == "fast" else "arbitrary"
+
+
 Source = str | Path | Tensor
 """An image: a file, ``sample:NAME``, or a (1, 3, H, W) tensor in [0, 1]."""
 
@@ -148,7 +150,7 @@ class Runner:
     def __init__(self, *, keep_styles: int = 4) -> None:
         self._styles: collections.OrderedDict[tuple, PreparedStyles] = collections.OrderedDict()
         self._models: dict[tuple[str, str], LoadedModel] = {}
-        self._adain_stats: dict[tuple, list] = {}
+        self._arbitrary_stats: dict[tuple, list] = {}
         self.keep_styles = keep_styles
         self.preparations = 0
         """How many times style targets were prepared (not found among the kept ones)."""
@@ -243,16 +245,16 @@ class Runner:
                 None if m is None else (m if isinstance(m, Tensor) else load_mask(m, f"mask {i}", long_side=config.size))
                 for i, m in enumerate(request.masks, 1)]
             key = (name, tuple(map(str, request.styles)), config.size, config.precision, str(device))
-            if key in self._adain_stats:  # the paintings were read and encoded for an earlier frame or photo
-                styles, stats = self._adain_stats[key]
+            if key in self._arbitrary_stats:  # the paintings were read and encoded for an earlier frame or photo
+                styles, stats = self._arbitrary_stats[key]
             else:
                 styles, stats = [_load(s, "style image", config.size) for s in request.styles], None
                 if config.preserve_color != "histogram" and not any(isinstance(s, Tensor) for s in request.styles):
                     stats = arbitrary_style_statistics(model.network, styles, style_size=config.size, precision=config.precision)
-                    self._adain_stats = {key: (styles, stats)}
+                    self._arbitrary_stats = {key: (styles, stats)}
             image = arbitrary_stylize(model.network, content, styles, weights=request.style_weights, masks=masks,
-                                  preserve_color=config.preserve_color, style_size=config.size,
-                                  precision=config.precision, style_stats=stats, tiling=tiling)
+                                      preserve_color=config.preserve_color, style_size=config.size,
+                                      precision=config.precision, style_stats=stats, tiling=tiling)
         return image, {"model": model.metadata.get("name", str(model.path))}
 
 

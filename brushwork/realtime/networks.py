@@ -156,6 +156,9 @@ def _newton_schulz(cov: Tensor, power: float, eps: float) -> Tensor:
 
 
 WCT_EPS = 1e-3
+"""Regularisation of the covariances' eigenvalues, relative to their mean: whitening
+divides by their square roots, and near-zero ones would blow noise up into blotches
+(1e-2 and 1e-1 changed the held-out pairs' style distance by under 15%)."""
 
 
 @dataclass(frozen=True)

@@ -24,10 +24,10 @@ from brushwork.media.image_io import as_batch, as_image_list, fit_long_side, res
 from brushwork.realtime.networks import WCT_RUN_LEVELS, AdaINNet, TransformerNet, UniversalNet
 from brushwork.realtime.tiling import (AUTO_TILE_ABOVE, Tiling, needs_tiles, network_tiling, run_tiled, thumbnail_of,
                                        thumbnail_statistics)
+from brushwork.options import check_fields, describe, option
 
 ArbitraryNet = AdaINNet | UniversalNet
 """A network that paints in any style given at run time."""
-from brushwork.options import check_fields, describe, option
 
 
 @dataclass(frozen=True)
