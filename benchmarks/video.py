@@ -173,12 +173,12 @@ def main() -> None:
 def batching() -> list[tuple[int, float, float]]:
     """The networks alone at 640x360: frames per second in passes of 1, 2, 4 and 8 frames
     (what `--batch` trades), bfloat16 where native."""
-    from brushwork.realtime.models import load_model
+    from brushwork.realtime.models import DEFAULT_ARBITRARY, load_model
     from brushwork.realtime.stylize import arbitrary_style_statistics, arbitrary_stylize, fast_stylize
 
     frames = torch.rand(8, 3, 360, 640, generator=torch.Generator().manual_seed(0))
     fast = load_model("starry_night", expect="fast").network
-    adain = load_model("adain", expect="arbitrary").network
+    adain = load_model(DEFAULT_ARBITRARY, expect="arbitrary").network  # what `--method adain` runs
     painting = torch.rand(1, 3, 512, 512, generator=torch.Generator().manual_seed(1))
     stats = arbitrary_style_statistics(adain, [painting], style_size=None)
     runs = {"fast": lambda x: fast_stylize(fast, x),

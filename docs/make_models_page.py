@@ -82,7 +82,7 @@ def training_command(kind: str, meta: dict) -> str:
     config = {"fast": FastTrainConfig, "adain": AdaINTrainConfig, "wct": UniversalTrainConfig}[kind]()
     words = ["brushwork", "train-fast", str(meta.get("style"))] if kind == "fast" else ["brushwork", f"train-{kind}"]
     words += ["--images", str(meta.get("images"))] + (["--styles", str(meta.get("styles"))] if kind != "fast" else [])
-    words += ["-o", f"{meta.get('name')}.safetensors"]
+    words += ["-o", f"{meta.get('name')}.safetensors"] + (["--start-from", str(meta["start_from"])] if meta.get("start_from") else [])
     for field in dataclasses.fields(config):
         value = meta.get("training", {}).get(field.name, field.default)
         default = list(field.default) if isinstance(field.default, tuple) else field.default
@@ -119,6 +119,12 @@ def main() -> None:
                          f"{training.get('blocks')} residual blocks; content layers {training.get('content_layers')}, "
                          f"style layers {training.get('style_layers')}, weights content {training.get('content_weight')}, "
                          f"style {training.get('style_weight')}, TV {training.get('tv_weight')}")
+        elif model.kind == "wct" and meta.get("first_run"):
+            first = meta["first_run"]
+            lines.append(f"- before that: {first['steps_done']} steps of all four decoders with the pixel loss alone, "
+                         f"{first['train_seconds'] / 60:.1f} minutes (final losses {json.dumps(first['final_losses'])}); "
+                         f"this run trained the levels {training.get('levels')} further with feature loss weight "
+                         f"{training.get('feature_weight')}; the painting enters at run time through its feature covariances")
         elif model.kind == "wct":
             lines.append(f"- paintings: `{meta.get('styles')}`; decoder width {training.get('width')}, levels "
                          f"{training.get('levels')} (relu N_1), trained only to invert VGG-19 (pixel L1 loss"

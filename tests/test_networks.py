@@ -504,6 +504,12 @@ def test_universal_training_resumes_and_checks_its_levels(tmp_path, photo_dir, s
     assert sorted(net.decoders) == ["1", "2"]
     with pytest.raises(InputError, match="other settings"):
         train_universal(photo_dir, style_dir, out, replace(config, levels=(1,)), resume=True)
+    # one level trained further from a trained network: the other comes along untouched
+    further = train_universal(photo_dir, style_dir, tmp_path / "f.safetensors", replace(config, levels=(1,), steps=2),
+                              start_from=net)
+    assert sorted(further.decoders) == ["1", "2"]
+    assert all(torch.equal(a, b) for a, b in zip(further.decoders["2"].parameters(), net.decoders["2"].parameters()))
+    assert not all(torch.equal(a, b) for a, b in zip(further.decoders["1"].parameters(), net.decoders["1"].parameters()))
 
 
 def test_wct_levels_choose_which_decoders_run(tmp_path, shipped, image_files, capsys):

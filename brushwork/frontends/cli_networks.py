@@ -53,6 +53,8 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--styles", required=True, metavar="DIR", help="folder of paintings (any colours and textures help)")
     p.add_argument("-o", "--output", required=True, help="model file to write (.safetensors)")
     p.add_argument("--name", default="wct", help="model name kept in its metadata (default: %(default)s)")
+    p.add_argument("--start-from", metavar="MODEL", help="a WCT model (shipped name or file) whose decoders to start "
+                   "from; its levels not in --levels are kept as they are")
     _add_training_options(p, UniversalTrainConfig)
 
     p = sub.add_parser("fast", help="stylize images in one pass with a trained feed-forward model")
@@ -215,8 +217,15 @@ def cmd_train_adain(args: argparse.Namespace) -> Path:
 
 def cmd_train_wct(args: argparse.Namespace) -> Path:
     config = options_from(args, UniversalTrainConfig)
-    return _train(args, config, lambda out, bar: train_universal(args.images, args.styles, out, config, resume=args.resume,
-                                                                 callback=bar), images=args.images, styles=args.styles)
+    start = None
+    if args.start_from:
+        start = load_model(args.start_from, expect="arbitrary")
+        if start.kind != "wct":
+            raise InputError(f"--start-from needs a WCT model; {args.start_from!r} is an {start.kind} model")
+    extra = {"start_from": str(start.path)} if start is not None else {}
+    return _train(args, config, lambda out, bar: train_universal(
+        args.images, args.styles, out, config, resume=args.resume, callback=bar,
+        start_from=None if start is None else start.network), images=args.images, styles=args.styles, **extra)
 
 
 def cmd_fast(args: argparse.Namespace) -> Path | None:

@@ -68,9 +68,9 @@ class AdaINOptions(NetworkOptions):
     keep_layout: float = option(0.5, "how far the output's coarse light and shade move toward the photo's (0: the "
                                 "network's own, 1: the photo's); colours and strokes stay the painting's", min=0.0, max=1.0)
     levels: tuple[int, ...] | None = option(None, "WCT models: which levels restyle, coarse to fine: VGG's relu N_1, "
-                                           f"0 the pixels' colours (default {' '.join(map(str, WCT_RUN_LEVELS))}; 4 adds "
-                                           "larger patterns from the shipped model's undertrained relu4_1 decoder, and "
-                                           "loses the photo)", min=0, max=4, whole=True)
+                                           f"0 the pixels' colours (default {' '.join(map(str, WCT_RUN_LEVELS))}; without 4 "
+                                           "the painting's larger marks are left out and more of the photo stays)",
+                                           min=0, max=4, whole=True)
     size: int = option(512, "long side of the output in pixels, as for transfer and fast", min=16, max=8192)
     style_size: int = option(512, "long side of each style image", min=16, max=8192)
 

@@ -402,18 +402,30 @@ def _stats_distance(x: Tensor, y: Tensor) -> Tensor:
 @_isolated_rng
 def train_universal(
     images: str | Path, styles: str | Path, output: str | Path, config: UniversalTrainConfig = UniversalTrainConfig(), *,
-    resume: bool = False, callback: TrainingCallback | None = None,
+    resume: bool = False, callback: TrainingCallback | None = None, start_from: UniversalNet | None = None,
 ) -> UniversalNet:
     """Train the decoders of a :class:`UniversalNet` to invert VGG-19 on crops of photos and
     paintings: no style loss, so every step is cheap and nothing is learnt about any one
-    painting. All levels train together from one encoder pass per batch."""
+    painting. All levels train together from one encoder pass per batch.
+
+    ``start_from``: a trained network whose decoders are the starting point; those of
+    levels not in ``config.levels`` are kept as they are and come with the result (to train
+    one level further, e.g. with a feature loss, without retraining the others)."""
     torch.manual_seed(config.seed)
     device = resolve_device(config.device)
     photos = ImageFolder(images, config.size, seed=config.seed)
     paintings = ImageFolder(styles, config.size, role="style images", seed=config.seed + 1, rotate=True,
                             hue=config.hue_jitter)
     dtype = resolve_precision(config.precision, device)
-    net = UniversalNet(config.width, config.levels, compute_dtype=dtype).to(device).train()
+    levels = set(config.levels) | (set(start_from.levels) if start_from is not None else set())
+    width = start_from.width if start_from is not None else config.width
+    if start_from is not None and width != config.width:
+        raise InputError(f"the starting model's decoders have width {width}; give --width {width}")
+    net = UniversalNet(width, sorted(levels), compute_dtype=dtype)
+    if start_from is not None:
+        net.decoders.load_state_dict(start_from.decoders.state_dict(), strict=False)
+    net = net.to(device).train()
+    trained = [net.decoders[str(n)] for n in sorted(config.levels, reverse=True)]
     half = max(1, config.batch // 2)
 
     def loss_fn(step: int) -> dict[str, Tensor]:
@@ -422,7 +434,7 @@ def train_universal(
             wanted = net.encode(pictures)
         losses: dict[str, Tensor] = {}
         total = torch.zeros((), device=device)
-        for level in net.levels:
+        for level in sorted(config.levels, reverse=True):
             layer = level_layer(level)
             with autocast(device, config.precision):
                 out = net.decode(wanted[layer], level, pictures, clamp=False).float()
@@ -437,6 +449,6 @@ def train_universal(
             total = total + term
         return {"total": total, **losses}
 
-    _training_loop(net.decoders, list(net.decoders.parameters()), loss_fn, output=Path(output), config=config,
-                   resume=resume, callback=callback)
+    _training_loop(net.decoders, [p for d in trained for p in d.parameters()], loss_fn, output=Path(output),
+                   config=config, resume=resume, callback=callback)
     return net.eval().cpu()
