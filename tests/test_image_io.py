@@ -241,3 +241,14 @@ def test_16_bits_need_png_or_tiff(tmp_path):
     with pytest.raises(InputError, match="16-bit output needs"):
         save_image(torch.rand(1, 3, 8, 8), tmp_path / "a.jpg", None, OutputFormat(depth=16))
     assert not (tmp_path / "a.jpg").exists()
+
+
+def test_captions_of_narrow_pictures_do_not_run_into_their_neighbours():
+    import numpy as np
+    from brushwork.media.image_io import captioned_row
+
+    narrow = Image.new("RGB", (30, 100), "gray")
+    row = captioned_row([narrow, narrow, narrow], ["a caption far wider than thirty pixels", "", ""], height=100, pad=8)
+    ink = np.asarray(row.convert("L"))[108:] < 128  # the caption strip
+    columns = np.flatnonzero(ink.any(axis=0))
+    assert len(columns) and columns.min() >= 4 and columns.max() <= 8 + 30 + 4  # within its picture and half the gaps

@@ -494,13 +494,16 @@ def labelled_grid(
 
 def captioned_row(images: Sequence[Image.Image], labels: Sequence[str], *, height: int = 256, pad: int = 8) -> Image.Image:
     """Pictures side by side, scaled to one height, each with a caption below."""
-    font = ImageFont.load_default(size=max(10, height // 14))
+    size = max(10, height // 14)
     scaled = [im.convert("RGB").resize((max(1, round(im.width * height / im.height)), height), Image.LANCZOS) for im in images]
     caption = max(24, height // 7)
     sheet = Image.new("RGB", (sum(s.width for s in scaled) + pad * (len(scaled) + 1), height + pad + caption), "white")
     draw, x = ImageDraw.Draw(sheet), pad
     for im, label in zip(scaled, labels):
         sheet.paste(im, (x, pad))
+        font = ImageFont.load_default(size=size)
+        while size > 6 and draw.textlength(label, font=font) > im.width + pad:  # a narrow picture: a smaller caption
+            font = ImageFont.load_default(size=int(font.size) - 1)
         draw.text((x + im.width // 2, pad + height + caption // 2), label, fill="black", font=font, anchor="mm")
         x += im.width + pad
     return sheet
