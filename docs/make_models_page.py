@@ -15,7 +15,7 @@ import os
 from pathlib import Path
 
 from brushwork.media.image_io import captioned_row, fit_long_side, load_image, resize, tensor_to_pil
-from brushwork.realtime.models import load_model, shipped_models
+from brushwork.realtime.models import KIND_TITLES, load_model, shipped_models
 from brushwork.realtime.stylize import arbitrary_stylize, fast_stylize
 from brushwork.realtime.training import AdaINTrainConfig, FastTrainConfig, UniversalTrainConfig
 
@@ -72,9 +72,6 @@ Checkpoints are written every `--checkpoint-every` steps to `OUTPUT.ckpt`; `--re
 continues an interrupted run (and may raise `--steps`). A wider network (`--width 32`) is
 about four times the arithmetic of the shipped width 16 and gives finer detail.
 """
-
-
-KIND_TITLES = {"fast": "feed-forward, one style", "adain": "AdaIN, any style", "wct": "WCT, any style"}
 
 
 def training_command(kind: str, meta: dict) -> str:

@@ -24,7 +24,7 @@ from brushwork.media.image_io import (check_output_path, check_room, check_writa
                                       load_image, load_mask, resize, save_image, source_label)
 from brushwork.frontends.progress import progress_bar
 from brushwork.media.paths import check_new, check_not_input, expand_inputs, folder_outputs, names_folder
-from brushwork.realtime.models import (DEFAULT_ARBITRARY, export_onnx, load_model, model_metadata, save_model,
+from brushwork.realtime.models import (DEFAULT_ARBITRARY, KIND_TITLES, export_onnx, load_model, model_metadata, save_model,
                                        shipped_models)
 from brushwork.realtime.stylize import AdaINOptions, FastOptions, arbitrary_stylize, fast_stylize
 from brushwork.realtime.training import (AdaINTrainConfig, FastTrainConfig, TrainingProgress, UniversalTrainConfig, train_adain,
@@ -284,8 +284,8 @@ def cmd_fast(args: argparse.Namespace) -> Path | None:
     return out if to_folder else targets[0]
 
 
-KINDS = {"fast": "feed-forward, one style (brushwork fast NAME)", "wct": "WCT, any style (brushwork adain --model NAME)",
-         "adain": "AdaIN, any style (brushwork adain --model NAME)"}
+KINDS = {kind: f"{KIND_TITLES[kind]} ({'brushwork fast NAME' if kind == 'fast' else 'brushwork adain --model NAME'})"
+         for kind in ("fast", "wct", "adain")}  # listing order: the default arbitrary network before the first one
 
 
 def _print_models(kind: str) -> None:

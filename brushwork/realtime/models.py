@@ -23,10 +23,12 @@ from brushwork.realtime.networks import AdaINNet, Decoder, TransformerNet, Unive
 
 PRETRAINED = Path(__file__).parent / "pretrained"
 ModelKind = Literal["fast", "adain", "wct"]
-KINDS: tuple[str, ...] = ("fast", "adain", "wct")
 Purpose = Literal["fast", "arbitrary"]
 PURPOSE: dict[str, Purpose] = {"fast": "fast", "adain": "arbitrary", "wct": "arbitrary"}
 """What each kind is for: ``fast`` models paint their own style, the others any style."""
+KINDS: tuple[str, ...] = tuple(PURPOSE)
+KIND_TITLES: dict[str, str] = {"fast": "feed-forward, one style", "adain": "AdaIN, any style", "wct": "WCT, any style"}
+"""Each kind in a few words, for listings and docs."""
 DEFAULT_ARBITRARY = "wct"
 """The shipped model ``brushwork adain`` (and the studio, batch, video) runs unless told otherwise."""
 FORMAT = "brushwork-model-1"

@@ -170,9 +170,9 @@ class Moments:
     matrix: Tensor
 
     @classmethod
-    def of(cls, features: Tensor, power: float, weight: Tensor | None = None, eps: float | None = None) -> "Moments":
+    def of(cls, features: Tensor, power: float, weight: Tensor | None = None, eps: float = WCT_EPS) -> "Moments":
         mean, cov = feature_covariance(features, weight)
-        return cls(mean, _matrix_power(cov, power, WCT_EPS if eps is None else eps))
+        return cls(mean, _matrix_power(cov, power, eps))
 
 
 def wct(content: Tensor, style: Tensor | Moments, *, eps: float = WCT_EPS,
