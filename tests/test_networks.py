@@ -10,11 +10,11 @@ import torch
 from brushwork.realtime import models
 from brushwork.frontends.cli import main
 from brushwork.errors import InputError
-from brushwork.media.image_io import load_image, read_metadata, save_image
+from brushwork.media.image_io import fit_long_side, load_image, read_metadata, resize, save_image
 from brushwork.realtime.models import export_onnx, load_model, save_model
 from brushwork.realtime.networks import (WCT_LEVELS, WCT_RUN_LEVELS, AdaINNet, Decoder, Moments, TransformerNet, UniversalNet, adain,
                                          channel_stats, feature_covariance, level_layer, wct)
-from brushwork.realtime.stylize import arbitrary_stylize
+from brushwork.realtime.stylize import _with_detail, arbitrary_stylize, level_schedule
 from brushwork.realtime.training import (AdaINTrainConfig, FastTrainConfig, UniversalTrainConfig, train_adain, train_fast,
                                          train_universal, turn_hue)
 
@@ -532,3 +532,35 @@ def test_wct_levels_choose_which_decoders_run(tmp_path, shipped, image_files, ca
     assert read_metadata(out)["levels"] == [2, 1] and read_metadata(out)["keep_layout"] == 1.0
     assert main(["adain", str(c), str(s), "--model", "wct", "--levels", "5", "-o", str(tmp_path / "x.png")]) == 2
     assert "levels" in capsys.readouterr().err and not (tmp_path / "x.png").exists()
+
+
+def test_level_schedule_runs_coarse_levels_at_the_reference_size():
+    assert level_schedule((4, 3, 2, 1, 0), 8192, 1024) == [(1024, (4, 3)), (2048, (2,)), (4096, (1,)), (8192, (0,))]
+    assert level_schedule((4, 3, 2, 1, 0), 2048, 1024) == [(1024, (4, 3)), (2048, (2, 1, 0))]
+    assert level_schedule((4, 3, 2, 1, 0), 1024, 1024) == [(1024, (4, 3, 2, 1, 0))]
+    assert level_schedule((3, 2, 1, 0), 8192, 0) == [(8192, (3, 2, 1, 0))]
+    assert level_schedule((2, 0), 8192, 1024) == [(2048, (2,)), (8192, (0,))]
+
+
+def test_finer_levels_start_from_the_photo_s_detail():
+    """The band a smaller pass could not hold is the photo's: a picture that is the photo in
+    small comes back as the photo."""
+    content = torch.rand(1, 3, 40, 64)
+    assert torch.allclose(_with_detail(resize(content, (10, 16)), content, (40, 64)), content, atol=1e-5)
+
+
+def test_reference_size_keeps_a_large_output_looking_like_its_preview():
+    """The shipped WCT model on a photo at 256 px with the coarse levels at 128 px looks like
+    its 128 px preview (compared at 128 px); every level at 256 px paints smaller marks and
+    differs much more."""
+    net = load_model("wct", expect="arbitrary").network
+    photo, painting = (load_image(f"sample:{name}", long_side=side) for name, side in (("chelsea", 256), ("strokes", 128)))
+    photo, painting = resize(photo, fit_long_side(*photo.shape[-2:], 256)), resize(painting, (128, 128))
+    preview = arbitrary_stylize(net, resize(photo, (photo.shape[-2] // 2, photo.shape[-1] // 2)), [painting],
+                                reference_size=0)
+    differences = {}
+    for reference in (0, 128):
+        large = arbitrary_stylize(net, photo, [painting], reference_size=reference)
+        assert large.shape == photo.shape
+        differences[reference] = float((resize(large, tuple(preview.shape[-2:])) - preview).abs().mean())
+    assert differences[128] < 0.6 * differences[0], differences

@@ -318,12 +318,14 @@ def cmd_adain(args: argparse.Namespace) -> Path:
     masks = load_style_masks(args.masks, len(args.styles), long_side=args.size)
     network = model.network.to(resolve_device(args.device))
     image = arbitrary_stylize(network, content, styles, alpha=args.alpha, weights=args.weights, masks=masks,
-                              levels=options.levels, keep_layout=options.keep_layout, preserve_color=args.preserve_color,
+                              levels=options.levels, keep_layout=options.keep_layout,
+                              reference_size=options.reference_size, preserve_color=args.preserve_color,
                               style_size=args.style_size, precision=args.precision,
                               tiling=options.tiling(tuple(content.shape[-2:])))
     return save_image(image, args.output, {"brushwork": __version__, "command": "adain", "content": args.content,
                                            "styles": args.styles, "alpha": args.alpha, "weights": args.weights,
                                            "levels": options.levels, "keep_layout": options.keep_layout,
+                                           "reference_size": options.reference_size,
                                            "masks": args.masks, "preserve_color": args.preserve_color,
                                            "model": model.metadata.get("name", str(model.path))})
 

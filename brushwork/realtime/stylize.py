@@ -21,7 +21,7 @@ from brushwork.engine.color import COLOR_MODES
 from brushwork.engine.devices import PRECISIONS, autocast, resolve_device, resolve_precision
 from brushwork.errors import InputError
 from brushwork.media.image_io import as_batch, as_image_list, fit_long_side, resize
-from brushwork.realtime.networks import WCT_RUN_LEVELS, AdaINNet, TransformerNet, UniversalNet
+from brushwork.realtime.networks import PIXEL_LEVEL, WCT_RUN_LEVELS, AdaINNet, TransformerNet, UniversalNet
 from brushwork.realtime.tiling import (AUTO_TILE_ABOVE, Tiling, needs_tiles, network_tiling, run_tiled, thumbnail_of,
                                        thumbnail_statistics)
 from brushwork.options import check_fields, describe, option
@@ -73,6 +73,11 @@ class AdaINOptions(NetworkOptions):
                                            min=0, max=4, whole=True)
     size: int = option(512, "long side of the output in pixels, as for transfer and fast", min=16, max=8192)
     style_size: int = option(512, "long side of each style image", min=16, max=8192)
+    reference_size: int = option(1024, "WCT models: on a larger output the coarse levels (relu4_1, relu3_1) run at "
+                                 "this long side, relu2_1 at twice it and relu1_1 at four times, each finer pass "
+                                 "adding the photo's detail back, so the painting's marks keep their size relative "
+                                 "to the picture and a print takes seconds (0: every level at the output's size)",
+                                 min=0, max=16384, whole=True)
 
 
 def _keep_colors(out: Tensor, content: Tensor, mode: str) -> Tensor:
@@ -139,6 +144,33 @@ def fast_stylize(
     return _keep_colors(out, images.to(dev), preserve_color).clamp(0, 1).to(images.device)
 
 
+def level_schedule(levels: Sequence[int], long_side: int, reference_size: int) -> list[tuple[int, tuple[int, ...]]]:
+    """The long side each of a WCT run's ``levels`` (coarse to fine) works at, as groups of
+    consecutive levels sharing one: relu4_1 and relu3_1 at ``reference_size``, each level
+    below at twice the one above, the pixel level at the output's ``long_side`` (never above
+    it; ``reference_size`` 0: every level at ``long_side``). Why: a level's marks have a
+    fixed size in pixels, so on a print the full-size cascade paints the painting's patterns
+    a sixteenth as large relative to the picture as on a 512 px preview, and its finest
+    levels at full size are most of the time."""
+    groups: list[tuple[int, tuple[int, ...]]] = []
+    for level in levels:
+        scale = 2 ** max(0, 3 - level) if level != PIXEL_LEVEL else None
+        side = long_side if not reference_size or scale is None else min(long_side, reference_size * scale)
+        if groups and groups[-1][0] == side:
+            groups[-1] = (side, groups[-1][1] + (level,))
+        else:
+            groups.append((side, (level,)))
+    return groups
+
+
+def _with_detail(picture: Tensor, content: Tensor, size: tuple[int, int]) -> Tensor:
+    """``picture`` enlarged to ``size`` with the detail of ``content`` that its own size
+    could not hold (a Laplacian band), so that the finer levels restyle the photo's detail
+    rather than an enlargement's blur."""
+    lost = resize(content, size) - resize(resize(content, tuple(picture.shape[-2:])), size)
+    return (resize(picture, size) + lost).clamp(0, 1)
+
+
 @torch.no_grad()
 def arbitrary_stylize(
     net: ArbitraryNet,
@@ -156,6 +188,7 @@ def arbitrary_stylize(
     tiling: Tiling | None = None,
     levels: Sequence[int] | None = None,
     keep_layout: float | None = None,
+    reference_size: int | None = None,
 ) -> Tensor:
     """Content (1, 3, H, W), or a batch (B, 3, H, W) of one size, in the manner of ``styles``;
     see :meth:`AdaINNet.forward` and :meth:`UniversalNet.forward`.
@@ -166,7 +199,9 @@ def arbitrary_stylize(
     thumbnail of the whole content (:mod:`brushwork.realtime.tiling`). ``levels`` chooses a
     WCT network's levels (see :meth:`UniversalNet.forward`); ``keep_layout`` (default
     :class:`AdaINOptions`') moves the output's coarse light and shade toward the photo's
-    (:func:`~brushwork.engine.color.keep_layout`)."""
+    (:func:`~brushwork.engine.color.keep_layout`). ``reference_size`` (default
+    :class:`AdaINOptions`') sets the sizes a WCT network's levels work at on a large
+    content (:func:`level_schedule`)."""
     if not 0.0 <= alpha <= 1.0:
         raise InputError(f"alpha must be between 0 and 1, got {alpha}")
     content = as_batch(content, "content image")
@@ -186,7 +221,6 @@ def arbitrary_stylize(
     dtype = resolve_precision(precision, dev)
     if levels is not None and not isinstance(net, UniversalNet):
         raise InputError("levels apply to WCT models only; this is an AdaIN model")
-    extra = {"levels": levels} if isinstance(net, UniversalNet) else {}
     if preserve_color == "histogram":  # give the paintings the photo's colours first
         if style_stats is not None:
             raise InputError("preserve_color 'histogram' recolours the paintings for each photo; do not pass style_stats")
@@ -196,25 +230,38 @@ def arbitrary_stylize(
     styles = [s.to(dev) for s in styles]
     masks = None if masks is None else [None if m is None else m.to(dev) for m in masks]
 
-    def run(x: Tensor, content_stats=None) -> Tensor:
+    def run(x: Tensor, content_stats=None, **extra) -> Tensor:
         with autocast(dev, precision):
             return net(x.to(dev), styles, alpha=alpha, weights=weights, masks=masks, compute_dtype=dtype,
                        style_stats=style_stats, content_stats=content_stats, **extra).float()
 
-    if needs_tiles(*content.shape[-2:], tiling):
+    def run_levels(image: Tensor, **extra) -> Tensor:
+        """One pass of ``extra``'s levels over ``image``, in tiles if it is too large for one."""
+        if not needs_tiles(*image.shape[-2:], tiling):
+            return run(image, **extra)
         if masks is not None:
             raise InputError("masks and tiles do not mix yet: give a smaller --size, or no masks")
-        if style_stats is None:
-            style_stats = arbitrary_style_statistics(net, styles, style_size=None, precision=precision)
         outs = []
-        for image in content.split(1):
+        for one in image.split(1):
             with autocast(dev, precision):
-                stats = net.content_statistics(thumbnail_of(image, tiling).to(dev), style_stats, alpha=alpha,
+                stats = net.content_statistics(thumbnail_of(one, tiling).to(dev), style_stats, alpha=alpha,
                                                weights=weights, compute_dtype=dtype, **extra)
-            outs.append(run_tiled(lambda tile: run(tile, stats), image, tiling))
-        out = torch.cat(outs).to(dev)
+            outs.append(run_tiled(lambda tile: run(tile, stats, **extra), one, tiling))
+        return torch.cat(outs).to(dev)
+
+    if style_stats is None:  # once, for every level group and tile
+        style_stats = arbitrary_style_statistics(net, styles, style_size=None, precision=precision)
+    if isinstance(net, UniversalNet):
+        reference = describe(AdaINOptions)["reference_size"]["default"] if reference_size is None else reference_size
+        full = tuple(content.shape[-2:])
+        out = content.to(dev)
+        for side, group in level_schedule(net.run_levels(levels), max(full), reference):
+            size = fit_long_side(*full, side)
+            out = run_levels(out if tuple(out.shape[-2:]) == size else _with_detail(out, content.to(dev), size),
+                             levels=group)
+        out = resize(out, full)
     else:
-        out = run(content)
+        out = run_levels(content)
     if preserve_color == "luminance":
         out = color.combine_luminance(out, content.to(dev))
     else:
