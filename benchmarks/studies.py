@@ -55,8 +55,8 @@ def timed_run(content, style, config) -> tuple[object, list[dict]]:
     start = time.perf_counter()
 
     def record(event) -> None:
-        trace.append({"seconds": time.perf_counter() - start, "scale": event.scale, "scales": event.scales,
-                      **event.losses})
+        trace.append({"seconds": round(time.perf_counter() - start, 3), "scale": event.scale, "scales": event.scales,
+                      **{name: float(f"{value:.5g}") for name, value in event.losses.items()}})
 
     image = stylize(content, [style], config=config, callback=record)
     trace.append({"seconds": time.perf_counter() - start, "end": True})
@@ -241,7 +241,7 @@ def main() -> None:
         grid, rows = layer_study(content, style, args.grid_size)
         layer_sheet(grid, FIGURES / "layers.jpg")
         results["layers"] = {"size": args.grid_size, "pair": pair, "machine": machine(), "rows": rows}
-    results_path.write_text(json.dumps(results, indent=1))
+    results_path.write_text(json.dumps(results, separators=(",", ":")))  # traces: thousands of steps
     write_page(DOCS / "studies.md", page(results, cpu_name()))
 
 
