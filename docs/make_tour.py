@@ -4,7 +4,7 @@ The notebook is kept as code here so that its cells read and diff like the rest 
 project; ``tests/test_docs.py`` executes it on tiny images in every ``make test``, so it
 cannot go stale. Re-run after changing a cell:
 
-    .venv/bin/python docs/make_tour.py --execute     # about 2 minutes on 2 CPU cores
+    .venv/bin/python docs/make_tour.py --execute     # about 40 seconds on 2 CPU cores (AMD EPYC)
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ Neural style transfer in the manner of Gatys, Ecker & Bethge (2016), step by ste
 library: load two pictures, look at what VGG-19 sees in them, compare the Gram matrices
 that define "style", stylize while plotting the losses, and see what each layer keeps.
 Everything here runs offline on the built-in samples (a photo from scikit-image and a
-painting drawn by Brushwork), on a CPU in about two minutes.
+painting drawn by Brushwork), on a 2-core CPU in under a minute.
 
 `SIZE` and `STEPS` keep the pictures small; raise them for nicer results
 (`make test` runs this notebook with smaller values still)."""),
