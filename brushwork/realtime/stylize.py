@@ -252,20 +252,20 @@ def arbitrary_stylize(
 
     if style_stats is None:  # once, for every level group and tile
         style_stats = arbitrary_style_statistics(net, styles, style_size=None, precision=precision)
+    photo = content.to(dev)
     if isinstance(net, UniversalNet):
         reference = describe(AdaINOptions)["reference_size"]["default"] if reference_size is None else reference_size
-        full = tuple(content.shape[-2:])
-        out = content.to(dev)
+        full = tuple(photo.shape[-2:])
+        out = None
         for side, group in level_schedule(net.run_levels(levels), max(full), reference):
             size = fit_long_side(*full, side)
-            out = run_levels(out if tuple(out.shape[-2:]) == size else _with_detail(out, content.to(dev), size),
-                             levels=group)
+            out = run_levels(resize(photo, size) if out is None else _with_detail(out, photo, size), levels=group)
         out = resize(out, full)
     else:
-        out = run_levels(content)
+        out = run_levels(photo)
     if preserve_color == "luminance":
-        out = color.combine_luminance(out, content.to(dev))
+        out = color.combine_luminance(out, photo)
     else:
         strength = describe(AdaINOptions)["keep_layout"]["default"] if keep_layout is None else keep_layout
-        out = torch.cat([color.keep_layout(o[None], c[None], strength) for o, c in zip(out, content.to(dev))])
+        out = torch.cat([color.keep_layout(o[None], c[None], strength) for o, c in zip(out, photo)])
     return out.clamp(0, 1).to(content.device)
