@@ -2,15 +2,16 @@
 
     .venv/bin/python benchmarks/highres.py [--images ../shared/data/images]
         [--network-sizes 1024 2048 4096 8192] [--optimizer-sizes 1024 2048 4096 8192]
-        [--default-sizes 1024 2048 4096] [--bounded-sizes 4096] [--tiles-size 1536 --tile 512]
+        [--default-sizes 1024 2048 4096 8192] [--bounded-sizes] [--tiles-size 1536 --tile 512]
+        [--skip-tiles] [--keep DIR]
 
 Part 1 (speed): each run is the real command in its own process (``os.wait4`` gives that
 process's peak resident memory): the per-style network and AdaIN at every network size
-(tiled above 2048 px), the optimiser at ``--quality draft`` and at its defaults (tiled
-where a scale would not fit in memory whole, or in ``--max-memory``), and the optimiser
-at ``--quality draft --max-memory 8`` (every scale that would need more in tiles that fit;
-the memory a scale needs does not depend on its steps).
-About 90 minutes on 2 CPU cores, most of it the 4096 and 8192 px optimiser runs.
+(tiled above 2048 px), the optimiser at ``--quality draft`` and at its defaults (a scale
+whose whole-picture estimate passes the planned 8 GiB runs in tiles that fit), and, if
+asked, at ``--quality draft --max-memory 8``. Each optimiser row names the scales it ran in
+tiles, as planned here by the same code (on the same machine, so the same plan).
+About two hours on 2 CPU cores, most of it the 8192 px optimiser runs.
 
 Part 2 (tiles): one pair optimised at ``--tiles-size`` with ``--tile``, the way Brushwork
 tiles (the whole picture's objective and gradient, evaluated tile by tile) and the way the
@@ -20,7 +21,8 @@ borders over the mean elsewhere (1.0: no seam). Agreement: the style distance of
 tile's region to the style, spread as max/min; and the same relative to the untiled run's
 tile (a photo's tiles differ by their subject: sky against bridge; drift is what tiling adds).
 
-Writes docs/highres.md and 100% crops at a tile corner into docs/gallery/.
+Writes docs/highres.md (below its ``<!-- notes -->`` line, hand-written notes survive a
+rerun) and 100% crops at a tile corner into docs/gallery/; ``--keep DIR`` keeps every output.
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ import torch
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(Path(__file__).parent))
+from pages import write_page  # noqa: E402
 from vs_pastiche import machine, timed  # noqa: E402
 
 CONTENT, STYLE = "golden_gate.jpg", "starry_night.jpg"
@@ -42,6 +45,28 @@ CONTENT, STYLE = "golden_gate.jpg", "starry_night.jpg"
 
 def brushwork(*argv: str, log: Path) -> dict:
     return timed([sys.executable, "-m", "brushwork", *argv], log)
+
+
+def tiled_scales(content: Path, size: int, quality: str | None) -> str:
+    """The scales a ``transfer`` run of ``--size size`` evaluates in tiles, as it plans them here."""
+    from brushwork.engine.devices import resolve_device
+    from brushwork.engine.schedules import MultiScaleSchedule
+    from brushwork.engine.transfer import tile_grid_for
+    from brushwork.media.image_io import fit_long_side, image_size
+    from brushwork.pipeline.settings import build_config
+
+    config = build_config({"size": size}, quality=quality)
+    work = fit_long_side(*image_size(content), size)
+    layers = tuple(dict.fromkeys(config.content_layers + config.style_layers))
+    schedule = MultiScaleSchedule.pyramid(*work, scales=config.scales, steps=config.steps, factor=config.scale_factor,
+                                          step_growth=config.step_growth, reference=config.reference_size,
+                                          refine_steps=config.refine_steps)
+    tiled = []
+    for scale, steps in zip(schedule.sizes, schedule.steps):
+        grid = tile_grid_for(scale, layers, config, resolve_device(config.device), steps=steps)
+        if grid is not None:
+            tiled.append(f"{max(scale)}: {len(list(grid.cores()))} of {grid.core}")
+    return ", ".join(tiled) or "none"
 
 
 def speed(args, tmp: Path) -> list[tuple[str, int, dict]]:
@@ -60,6 +85,12 @@ def speed(args, tmp: Path) -> list[tuple[str, int, dict]]:
     for name, size, argv in runs:
         out = tmp / f"{len(rows)}.png"
         record = brushwork(*argv, "-o", str(out), *([] if argv[0] == "adain" else ["--quiet"]), log=tmp / "log.txt")
+        if argv[0] == "transfer":
+            record["tiles"] = tiled_scales(content, size, "draft" if "draft" in argv else None)
+        if args.keep:
+            Path(args.keep).mkdir(parents=True, exist_ok=True)
+            out.replace(Path(args.keep) / f"{name.split(',')[0].split()[0]}-{'draft' if 'draft' in name else 'default'}"
+                        f"-{size}.png")
         rows.append((name, size, record))
         print(name, size, record, flush=True)
     return rows
@@ -153,12 +184,13 @@ def main() -> None:
     parser.add_argument("--images", default=os.environ.get("BRUSHWORK_IMAGES", str(ROOT.parent / "shared/data/images")))
     parser.add_argument("--network-sizes", type=int, nargs="*", default=[1024, 2048, 4096, 8192])
     parser.add_argument("--optimizer-sizes", type=int, nargs="*", default=[1024, 2048, 4096, 8192])
-    parser.add_argument("--default-sizes", type=int, nargs="*", default=[1024, 2048, 4096])
-    parser.add_argument("--bounded-sizes", type=int, nargs="*", default=[4096])
+    parser.add_argument("--default-sizes", type=int, nargs="*", default=[1024, 2048, 4096, 8192])
+    parser.add_argument("--bounded-sizes", type=int, nargs="*", default=[])
     parser.add_argument("--tiles-size", type=int, default=1536)
     parser.add_argument("--tile", type=int, default=512)
     parser.add_argument("--tiles-steps", type=int, default=30)
     parser.add_argument("--skip-tiles", action="store_true")
+    parser.add_argument("--keep", help="folder to keep every output in")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as folder:
         tmp = Path(folder)
@@ -169,11 +201,13 @@ def main() -> None:
              f"{machine()}, one invocation (compare only figures from one run), "
              f"`{CONTENT}` with `{STYLE}` (the photo is 2.15:1, so 4096 px is 4096x1904). Each run is the real "
              "command in its own process; peak memory is that process's peak resident set (`os.wait4`). The "
-             "optimiser evaluates a scale in tiles when it would not fit in memory whole (or in `--max-memory`), "
-             "in the largest tiles that fit; the networks tile above 2048 px, in tiles of 1024 px with their "
-             "normalisation statistics from a 1024 px thumbnail.", "",
-             "| command | long side | seconds | peak memory (MiB) |", "|---|---:|---:|---:|"]
-    lines += [f"| {name} | {size} | {r['wall_s']:.1f} | {r['peak_mib']:.0f} |" for name, size, r in rows]
+             "optimiser evaluates a scale in tiles when its whole-picture estimate passes the planned memory (8 GiB, "
+             "or `--max-memory`), in the largest tiles that fit in 90% of it (the last column: long side of each "
+             "tiled scale, number and size of its tiles); the networks tile above 2048 px, in tiles of 1024 px with "
+             "their normalisation statistics from a thumbnail.", "",
+             "| command | long side | seconds | peak memory (MiB) | scales in tiles |", "|---|---:|---:|---:|---|"]
+    lines += [f"| {name} | {size} | {r['wall_s']:.1f} | {r['peak_mib']:.0f} | {r.get('tiles', '-')} |"
+              for name, size, r in rows]
     if figures:
         lines += ["", f"Tiles at {args.tiles_size} px, `--tile {args.tile}`, the optimiser's defaults but "
                   f"{args.tiles_steps} steps a scale: Brushwork's tiles (the whole picture's objective and gradient, "
@@ -192,8 +226,7 @@ def main() -> None:
                   f"{f['content']:.3f} | {f['difference']:.3f} |" for name, f in figures.items()]
         lines += ["", "A tile border at 100% (the border runs down the middle of each crop): Brushwork's tiles (left) "
                   "and per-tile targets (right):", "", "![tile border](gallery/highres_seams.png)", ""]
-    (ROOT / "docs" / "highres.md").write_text("\n".join(lines))
-    print("\n".join(lines))
+    write_page(ROOT / "docs" / "highres.md", lines)
 
 
 if __name__ == "__main__":

@@ -185,8 +185,13 @@ def test_no_seam_on_a_flat_style(large):
 
 
 def test_the_memory_check_plans_tiles_for_what_does_not_fit_and_refuses_only_what_still_cannot(monkeypatch):
-    config, cpu = TransferConfig(size=3000, device="cpu"), torch.device("cpu")
+    # float32: the estimates below do not depend on whether this CPU has native bfloat16
+    config, cpu = TransferConfig(size=3000, device="cpu", precision="float32"), torch.device("cpu")
     layers = LAYERS + ("relu4_2",)
+    monkeypatch.setattr(devices, "available_memory", lambda device: 64 * 2**30)
+    grid = tile_grid_for((2000, 3000), layers, config, cpu)  # a machine with more still plans for 8 GiB
+    assert grid is not None and tiled_memory(grid, layers, ("relu4_2",), config, cpu) <= TILE_BUDGET_SHARE * 8 * 2**30
+    assert tile_grid_for((2000, 3000), layers, replace(config, max_memory=48.0), cpu) is None  # unless told
     monkeypatch.setattr(devices, "available_memory", lambda device: 8 * 2**30)
     grid = tile_grid_for((2000, 3000), layers, config, cpu)  # whole it would not fit: the largest tiles that do
     planned = TILE_BUDGET_SHARE * 8 * 2**30  # a margin for the estimate's roughness

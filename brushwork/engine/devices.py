@@ -95,13 +95,17 @@ def available_memory(device: torch.device) -> int:
     return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
 
 
-def memory_needed(size: tuple[int, int], layers: Sequence[str], *, extra_bytes: int = 0) -> int:
-    """Bytes an optimisation of ``size`` needs: VGG-19's activations and the run's state."""
+def memory_needed(size: tuple[int, int], layers: Sequence[str], *, extra_bytes: int = 0,
+                  element_bytes: int = 4) -> int:
+    """Bytes an optimisation of ``size`` needs: VGG-19's activations and the run's state.
+    ``element_bytes``: 2 where VGG-19 runs in bfloat16 (its activations are half the size)."""
     deepest = max(layers, key=VGG19_LAYERS.index)
-    # Calibrated by benchmarks/memory.py: a run's peak grows by about 1.1x the forward
-    # activations per pixel, on top of about 0.6 GiB for PyTorch and the weights; 1.5x and
-    # 1 GiB leave a margin for gradients at their peak and the allocator.
-    return int(1.5 * activation_bytes(*size, deepest)) + 2**30 + extra_bytes
+    # Calibrated on whole runs of the optimiser's defaults (golden_gate at 1448 and 2048 px,
+    # 2 cores): the peak grew by 1.16x the float32 forward activations per pixel in float32
+    # and 0.86x in bfloat16, on top of about 0.6-0.8 GiB for PyTorch, the weights and the
+    # reference size's terms; these factors and 0.9 GiB are 10-15% on the safe side.
+    factor = 1.25 if element_bytes >= 4 else 0.95
+    return int(factor * activation_bytes(*size, deepest)) + int(0.9 * 2**30) + extra_bytes
 
 
 def memory_budget(device: torch.device, limit_gib: float | None = None) -> int:
@@ -111,15 +115,16 @@ def memory_budget(device: torch.device, limit_gib: float | None = None) -> int:
 
 
 def fits(size: tuple[int, int], layers: Sequence[str], device: torch.device, *, extra_bytes: int = 0,
-         limit_gib: float | None = None) -> bool:
-    return memory_needed(size, layers, extra_bytes=extra_bytes) <= memory_budget(device, limit_gib)
+         limit_gib: float | None = None, element_bytes: int = 4) -> bool:
+    return memory_needed(size, layers, extra_bytes=extra_bytes, element_bytes=element_bytes) \
+        <= memory_budget(device, limit_gib)
 
 
 def check_fits(size: tuple[int, int], layers: Sequence[str], device: torch.device, *, extra_bytes: int = 0,
-               limit_gib: float | None = None) -> None:
+               limit_gib: float | None = None, element_bytes: int = 4) -> None:
     """Refuse, before any work, a size whose VGG-19 activations (plus ``extra_bytes``, the
     optimiser's state) cannot fit in memory."""
-    need = memory_needed(size, layers, extra_bytes=extra_bytes)
+    need = memory_needed(size, layers, extra_bytes=extra_bytes, element_bytes=element_bytes)
     have = memory_budget(device, limit_gib)
     if need > have:
         raise InputError(

@@ -86,10 +86,10 @@ class TransferConfig:
                                  min=0, max=16384)
     tile: int | None = option(None, "evaluate each scale whose long side is over PX in tiles of PX (the optimiser "
                               "still sees the whole picture, so the result is the same; default: only the scales too "
-                              "large for memory, in the largest tiles whose scale fits in 8 GiB or --max-memory)",
+                              "large for the planned memory (--max-memory), in the largest tiles that fit in it)",
                               min=128, max=16384, whole=True)
-    max_memory: float | None = option(None, "GiB the run may use; scales that would need more are evaluated in tiles "
-                                      "(default: the memory available; tiled scales are planned for 8 GiB)",
+    max_memory: float | None = option(None, "GiB the run is planned for: scales that would need more are evaluated in "
+                                      "tiles that fit (default: 8, or the memory available if less)",
                                       min=1.0, max=65536.0, unit="GIB")
     sharpen: float = option(0.0, "edge enhancement after the optimiser: an unsharp mask on luminance, the amount of "
                             "fine detail added (0: off; 1 doubles it)", min=0.0, max=5.0)
@@ -181,7 +181,7 @@ class PreparedStyles:
         if key not in self._grams:
             style = self.images[index]
             scaled = resize(style, _style_size(style, long_side, self.config.style_scale, self.min_side))
-            grid = tile_grid_for(tuple(scaled.shape[-2:]), self.layers, self.config, self.device)
+            grid = tile_grid_for(tuple(scaled.shape[-2:]), self.layers, self.config, self.device, steps=0)
             if grid is not None:
                 self._grams[key] = tiled_grams(self.extractor, scaled, list(self.layer_weights), grid)
             else:
@@ -242,37 +242,51 @@ def _paper_weights(config: TransferConfig, *, content: bool = True, style: bool 
             "tv": Term(config.tv_weight, config.tv_schedule)}
 
 
-def _history_bytes(size: tuple[int, int], history: int, config: TransferConfig) -> int:
-    """L-BFGS keeps two image-sized vectors per history entry (s and y), in float32."""
-    return 2 * history * 3 * size[0] * size[1] * 4 if config.optimizer == "lbfgs" else 0
+def _history_bytes(size: tuple[int, int], config: TransferConfig, steps: int | None) -> int:
+    """L-BFGS keeps two image-sized float32 vectors per history entry (s and y), and a scale
+    of ``steps`` steps fills at most that many entries (None: as many as configured)."""
+    entries = config.lbfgs_history if steps is None else min(config.lbfgs_history, steps)
+    return 2 * entries * 3 * size[0] * size[1] * 4 if config.optimizer == "lbfgs" else 0
+
+
+def _element_bytes(config: TransferConfig, device: torch.device) -> int:
+    """Bytes of one VGG-19 activation in the run's precision."""
+    return torch.finfo(resolve_precision(config.precision, device)).bits // 8
 
 
 TILE_BUDGET_SHARE = 0.9
 """Share of the memory budget the chosen tiles are planned to use: the estimate of a tiled
 scale is on the safe side (at 8192x3808 in tiles of 768 it said 7.8 GiB; the run peaked at
 6.8 GiB), and this leaves room for what it does not count."""
-TILED_MEMORY_GIB = 8.0
-"""GiB a run's tiled scales are planned for unless ``--max-memory`` says otherwise: tiles
-could be larger (a little faster: less margin) on a machine with more, but a print-size run
-should leave the machine usable, and its peak should not depend on the output's size."""
+PLANNED_MEMORY_GIB = 8.0
+"""GiB a run is planned for unless ``--max-memory`` says otherwise: a scale whose whole-picture
+estimate needs more runs in tiles that fit. Tiles could be larger (a little faster: less
+margin) on a machine with more, but a print-size run should leave the machine usable, and
+its peak should not depend on the output's size."""
+TILED_EXTRA_BYTES = 2**30
+"""What a tiled scale holds beyond its counted buffers (measured, not itemised: per-tile
+accumulators, the reference size's whole-picture term, the allocator's fragmentation over
+thousands of tile-sized passes): at 8192x3808 in tiles of 768 the counted parts came to 5.5
+GiB and the run peaked at 6.8 GiB."""
 
 
 def tile_grid_for(size: tuple[int, int], layers: Sequence[str], config: TransferConfig,
-                  device: torch.device, masked: int = 0) -> TileGrid | None:
-    """The tiles a scale of ``size`` is evaluated in, or None to evaluate it in one pass:
-    tiles of ``config.tile`` when given (for scales longer than that); else, for a scale
-    that would not fit in memory whole, the largest tiles that do (fewer tiles waste less on
-    their margins) within :data:`TILE_BUDGET_SHARE` of ``config.max_memory`` (default
-    :data:`TILED_MEMORY_GIB`) or of the memory available if less, or :data:`DEFAULT_TILE`
-    where none would (the memory check then refuses or accepts it). ``masked``: styles with
-    a mask (each keeps its mask at every layer)."""
+                  device: torch.device, masked: int = 0, steps: int | None = None) -> TileGrid | None:
+    """The tiles a scale of ``size`` (``steps`` steps; 0 for a pass without gradients) is
+    evaluated in, or None to evaluate it in one pass: tiles of ``config.tile`` when given (for
+    scales longer than that); else, for a scale whose whole-picture estimate passes the
+    planned memory (``config.max_memory``, default :data:`PLANNED_MEMORY_GIB`, or the memory
+    available if less), the largest tiles that fit in :data:`TILE_BUDGET_SHARE` of it (fewer
+    tiles waste less on their margins), or :data:`DEFAULT_TILE` where none would (the memory
+    check then refuses or accepts it). ``masked``: styles with a mask (each keeps its mask at
+    every layer)."""
     stride = max(layer_stride(name) for name in layers)
     if config.tile is not None:
         return TileGrid(*size, core=config.tile, margin=TILE_MARGIN, stride=stride) if max(size) > config.tile else None
-    if fits(size, layers, device, extra_bytes=_history_bytes(size, config.lbfgs_history, config),
-            limit_gib=config.max_memory):
+    planned = config.max_memory if config.max_memory is not None else PLANNED_MEMORY_GIB
+    if fits(size, layers, device, extra_bytes=_history_bytes(size, config, steps), limit_gib=planned,
+            element_bytes=_element_bytes(config, device)):
         return None
-    planned = config.max_memory if config.max_memory is not None else TILED_MEMORY_GIB
     budget = memory_budget(device, planned) * TILE_BUDGET_SHARE
     for core in range(max(size) // TILE_STEP * TILE_STEP, MIN_TILE - 1, -TILE_STEP):
         grid = TileGrid(*size, core=core, margin=TILE_MARGIN, stride=stride)
@@ -290,12 +304,13 @@ def tiled_memory(grid: TileGrid, layers: Sequence[str], content_layers: Sequence
     size = (grid.height, grid.width)
     padded = (min(size[0], grid.core + 2 * grid.margin), min(size[1], grid.core + 2 * grid.margin))
     pixels = size[0] * size[1]
-    element = torch.finfo(resolve_precision(config.precision, device)).bits // 8
+    element = _element_bytes(config, device)
     kept = sum(layer_channels(n) * pixels // layer_stride(n) ** 2 * element for n in content_layers)
     history = lbfgs_history_for(size, config.lbfgs_history) * history_entry_bytes(size) \
         if config.optimizer == "lbfgs" else 0
     masks = masked * pixels * 4 * 7 // 3
-    return memory_needed(padded, layers) + PICTURE_COPIES * 3 * pixels * 4 + kept + history + masks
+    return (memory_needed(padded, layers, element_bytes=element) + PICTURE_COPIES * 3 * pixels * 4 + kept + history
+            + masks + TILED_EXTRA_BYTES)
 
 
 def check_output_size(size: tuple[int, int], layers: Sequence[str], config: TransferConfig,
@@ -307,10 +322,11 @@ def check_output_size(size: tuple[int, int], layers: Sequence[str], config: Tran
     h, w = size
     if min(size) < min_side:
         raise InputError(f"output {w}x{h} is too small for layer {deepest}: it needs at least {min_side} px on each side")
-    grid = tile_grid_for(size, layers, config, device, masked)
+    steps = config.refine_steps if 0 < config.reference_size < max(size) else config.steps  # the last scale's
+    grid = tile_grid_for(size, layers, config, device, masked, steps)
     if grid is None:
-        check_fits(size, layers, device, extra_bytes=_history_bytes(size, config.lbfgs_history, config),
-                   limit_gib=config.max_memory)
+        check_fits(size, layers, device, extra_bytes=_history_bytes(size, config, steps), limit_gib=config.max_memory,
+                   element_bytes=_element_bytes(config, device))
         return
     need = tiled_memory(grid, layers, content_layers, config, device, masked)
     have = memory_budget(device, config.max_memory)
@@ -385,7 +401,8 @@ def _run(job: _Job, config: TransferConfig, callback: ProgressCallback | None) -
     schedule = MultiScaleSchedule.pyramid(*work, scales=config.scales, steps=config.steps, factor=config.scale_factor,
                                           step_growth=config.step_growth, reference=config.reference_size,
                                           refine_steps=config.refine_steps)
-    grids = {size: tile_grid_for(size, layers, config, device, masked) for size in schedule.sizes}
+    grids = {size: tile_grid_for(size, layers, config, device, masked, steps)
+             for size, steps in zip(schedule.sizes, schedule.steps)}
     known: dict[tuple[int, int], Targets] = {}  # targets the balance needed first, kept for their scale
     if config.balance == "energy" and content is not None and styles is not None and weights["content"].weight > 0:
         # One forward pass (no gradients) at the reference size, so that the strength is the

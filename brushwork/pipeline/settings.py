@@ -19,11 +19,12 @@ from brushwork.engine.transfer import TransferConfig
 from brushwork.errors import InputError
 
 QUALITY_PRESETS: dict[str, dict] = {
-    "draft": {"steps": 10},
+    "draft": {"steps": 10, "refine_steps": 5},
     "default": {},
     "best": {"steps": 100, "precision": "float32"},
 }
-"""``--quality`` presets: settings laid over TransferConfig's defaults (sizes are left alone).
+"""``--quality`` presets: settings laid over TransferConfig's defaults (sizes are left alone;
+a draft print also halves the refining steps above the reference size, where its time goes).
 docs/benchmarks.md shows what each costs and gives."""
 
 DEMO_CONFIG = TransferConfig(size=384, style_weight=8.0)
