@@ -2,11 +2,12 @@ import json
 
 import pytest
 import torch
+from conftest import small
 
 from brushwork.engine.color import rgb_to_lab
 from brushwork.frontends.cli import main
 from brushwork.media.image_io import resize
-from brushwork.engine.metrics import layout, palette_distance, score, sliced_wasserstein, ssim
+from brushwork.engine.metrics import edges, layout, palette_distance, score, sliced_wasserstein, ssim
 
 
 def test_ssim_is_one_for_equal_images_and_low_for_noise():
@@ -45,12 +46,23 @@ def test_layout_sees_the_composition_not_the_strokes(content):
     assert layout(resize(content, (64, 64)), content) > 0.9  # the content at any size
 
 
+def test_edges_see_the_photos_outlines_under_fine_strokes_and_fall_as_a_texture_covers_them():
+    photo, strokes = small("sample:chelsea", 384), small("sample:strokes", 384)
+    strokes = resize(strokes, tuple(photo.shape[-2:]))
+    noisy = (photo + 0.15 * torch.randn(photo.shape, generator=torch.Generator().manual_seed(0))).clamp(0, 1)
+    assert edges(photo, photo) == pytest.approx(1.0, abs=1e-5)
+    assert edges(noisy, photo) > 0.85  # noise finer than 128 px averages out
+    assert edges(photo.flip(-2), photo) < 0.3 and edges(strokes, photo) < 0.2
+    mixed = [edges((1 - share) * photo + share * strokes, photo) for share in (0.2, 0.5, 0.8)]
+    assert mixed[0] > mixed[1] > mixed[2]
+
+
 def test_score_cli_table_and_json(tmp_path, capsys, image_files):
     content, style = image_files
     code = main(["score", str(content), str(style), str(content), "--json"])
     values = json.loads(capsys.readouterr().out)
     assert code == 0 and set(values) == {"content_distance", "style_distance", "ssim", "style_swd",
-                                          "layout", "palette"}
+                                          "layout", "edges", "palette"}
     assert values["content_distance"] == 0.0
     assert main(["score", str(content), str(style), str(style)]) == 0
     assert "style_distance" in capsys.readouterr().out
