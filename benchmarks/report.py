@@ -25,8 +25,8 @@ PASTICHE_STEPS = 1000
 LEGIBLE_LAYOUT = 0.8
 """The photo's composition kept: coarse luminance correlation with it (``brushwork score``)."""
 LEGIBLE_EDGES = 0.5
-"""The photo's outlines kept: gradient correlation with it at 128 px (``brushwork score``);
-chosen by looking at the pictures on this page (see its notes)."""
+"""The photo's outlines kept: gradient correlation with it at 128 px (``brushwork score``).
+Provisional: by eye it misjudges some pairs (docs/benchmarks.md's notes)."""
 
 
 def brushwork_cmd(content: Path, style: Path, out: Path, size: int, *extra: str) -> list[str]:
