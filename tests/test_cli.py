@@ -65,7 +65,7 @@ def test_progress_bar_shows_scale_and_losses(tmp_path, capsys, image_files):
     content, style = image_files
     code, _, err = run(capsys, "transfer", content, style, "-o", tmp_path / "o.png", "--size", "48", "--steps", "2")
     assert code == 0
-    assert "scale 1/" in err and "style" in err and "content" in err and "left" in err
+    assert re.search(r"scale \d/\d \d+x\d+", err) and "style" in err and "content" in err and "left" in err
 
 
 def test_masks_and_blend_weights(tmp_path, capsys, image_files):
@@ -219,7 +219,8 @@ def test_progress_is_plain_lines_when_not_a_terminal(tmp_path, capsys, image_fil
     content, style = image_files
     code, _, err = run(capsys, "transfer", content, style, "-o", tmp_path / "o.png", "--size", "48", "--steps", "3",
                        "--scales", "1")
-    assert code == 0 and "\r" not in err and "scale 1/1 48x32 3/3" in err
+    # worked on at the photo's own 96 px (under the reference size, as the library does), then scaled to 48
+    assert code == 0 and "\r" not in err and "scale 1/1 96x64 3/3" in err
 
 
 def test_options_that_would_do_nothing_are_refused(tmp_path, capsys, image_files):
@@ -252,3 +253,20 @@ def test_an_output_the_disk_has_no_room_for_is_refused_before_work(tmp_path, cap
     code, _, err = run(capsys, *argv, "-o", out, "--size", "1024", *(["--quiet"] if command != "adain" else []))
     assert code == 2 and "not enough space" in err and "1024x" in err and len(err.strip().splitlines()) == 1, err
     assert not out.exists()
+
+
+def test_the_command_line_paints_what_the_library_paints(tmp_path, capsys, image_files):
+    """Files are read at the size the run works at (the reference size for small outputs), so
+    `transfer` gives the library's picture; read at the output's size, a small output was
+    worked on at that size and a JPEG painting came back sharper than resize makes it."""
+    from brushwork.engine.transfer import TransferConfig, stylize
+    from brushwork.media.image_io import load_image, resize, save_image
+
+    _, style = image_files
+    content = tmp_path / "photo.png"  # 10x the output: worked on at its own size, under the reference size
+    save_image(resize(load_image(image_files[0]), (320, 480)), content)
+    code, _, err = run(capsys, "transfer", content, style, "-o", tmp_path / "o.png", *TINY)
+    assert code == 0, err
+    direct = stylize(load_image(content), [load_image(style)],
+                     config=TransferConfig(size=48, steps=3, scales=1, device="cpu"))
+    assert float((load_image(tmp_path / "o.png") - direct).abs().max()) < 2 / 255  # PNG rounding

@@ -208,7 +208,7 @@ class Runner:
 
     def _optimize(self, request: TransferRequest, callback: ProgressCallback | None) -> tuple[Tensor, dict]:
         config = request.config
-        content = _load(request.content, "content image", config.size)
+        content = _load(request.content, "content image", long_sides(config)[0])
         masks = None if request.masks is None else [
             None if m is None else (m if isinstance(m, Tensor) else load_mask(m, f"mask {i}", long_side=config.size))
             for i, m in enumerate(request.masks, 1)]

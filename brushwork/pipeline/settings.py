@@ -64,8 +64,11 @@ def build_config(
 
 def long_sides(config: TransferConfig) -> tuple[int, int]:
     """How large a run uses its content and its styles: larger files are decoded at a
-    reduced size no smaller than these long sides."""
-    return config.size, math.ceil(config.size * config.style_scale)
+    reduced size no smaller than these long sides. An output smaller than the reference size
+    is worked on at that size (:func:`~brushwork.engine.transfer.work_size_for`), so a file
+    is read at least that large, as the library would use it."""
+    work = max(config.size, config.reference_size)
+    return work, math.ceil(work * config.style_scale)
 
 
 def run_metadata(command: str, config: TransferConfig, elapsed: float, **inputs: Any) -> dict:
