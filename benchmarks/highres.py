@@ -50,17 +50,14 @@ def brushwork(*argv: str, log: Path) -> dict:
 def tiled_scales(content: Path, size: int, quality: str | None) -> str:
     """The scales a ``transfer`` run of ``--size size`` evaluates in tiles, as it plans them here."""
     from brushwork.engine.devices import resolve_device
-    from brushwork.engine.schedules import MultiScaleSchedule
-    from brushwork.engine.transfer import tile_grid_for
+    from brushwork.engine.transfer import schedule_for, tile_grid_for
     from brushwork.media.image_io import fit_long_side, image_size
     from brushwork.pipeline.settings import build_config
 
     config = build_config({"size": size}, quality=quality)
     work = fit_long_side(*image_size(content), size)
     layers = tuple(dict.fromkeys(config.content_layers + config.style_layers))
-    schedule = MultiScaleSchedule.pyramid(*work, scales=config.scales, steps=config.steps, factor=config.scale_factor,
-                                          step_growth=config.step_growth, reference=config.reference_size,
-                                          refine_steps=config.refine_steps)
+    schedule = schedule_for(work, config)
     tiled = []
     for scale, steps in zip(schedule.sizes, schedule.steps):
         grid = tile_grid_for(scale, layers, config, resolve_device(config.device), steps=steps)

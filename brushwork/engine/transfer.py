@@ -322,7 +322,7 @@ def check_output_size(size: tuple[int, int], layers: Sequence[str], config: Tran
     h, w = size
     if min(size) < min_side:
         raise InputError(f"output {w}x{h} is too small for layer {deepest}: it needs at least {min_side} px on each side")
-    steps = config.refine_steps if 0 < config.reference_size < max(size) else config.steps  # the last scale's
+    steps = schedule_for(size, config).steps[-1]  # the final scale's
     grid = tile_grid_for(size, layers, config, device, masked, steps)
     if grid is None:
         check_fits(size, layers, device, extra_bytes=_history_bytes(size, config, steps), limit_gib=config.max_memory,
@@ -374,6 +374,14 @@ def check_transfer(
     return output_size
 
 
+def schedule_for(size: tuple[int, int], config: TransferConfig) -> MultiScaleSchedule:
+    """The scales and steps a run of ``config`` optimises a picture of ``size`` at (front ends
+    and benchmarks that plan a run ask here rather than rebuild it)."""
+    return MultiScaleSchedule.pyramid(*size, scales=config.scales, steps=config.steps, factor=config.scale_factor,
+                                      step_growth=config.step_growth, reference=config.reference_size,
+                                      refine_steps=config.refine_steps)
+
+
 def _run(job: _Job, config: TransferConfig, callback: ProgressCallback | None) -> Tensor:
     device = resolve_device(config.device)
     style_layers = config.style_layers if len(job.styles) else ()
@@ -398,9 +406,7 @@ def _run(job: _Job, config: TransferConfig, callback: ProgressCallback | None) -
         return content_target, style_targets
 
     weights = {**job.weights, **{name: term for name, (_, term) in job.extra.items()}}
-    schedule = MultiScaleSchedule.pyramid(*work, scales=config.scales, steps=config.steps, factor=config.scale_factor,
-                                          step_growth=config.step_growth, reference=config.reference_size,
-                                          refine_steps=config.refine_steps)
+    schedule = schedule_for(work, config)
     grids = {size: tile_grid_for(size, layers, config, device, masked, steps)
              for size, steps in zip(schedule.sizes, schedule.steps)}
     known: dict[tuple[int, int], Targets] = {}  # targets the balance needed first, kept for their scale
