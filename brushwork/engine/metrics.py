@@ -25,6 +25,9 @@ the output) and the style image (scaled so its long side equals the output's):
   to colour-difference units (about 2.3 is just noticeable; one colour shifted by d scores d). 0 when the output uses the
   painting's colours in the painting's proportions, wherever they lie; a photo's own colours
   or a palette shared by every style score high.
+* ``copied`` - share of the output covered by pieces of the painting reproduced whole (its
+  moon, a wave's crest, a title's lettering) rather than painted in its manner; see
+  :func:`copied_share`. 0 for the photo, 1 for the painting itself.
 
 Lower is better for the distances, higher for SSIM, layout and edges.
 """
@@ -58,6 +61,7 @@ class Scores:
     layout: float
     edges: float
     palette: float
+    copied: float
 
     def as_dict(self) -> dict[str, float]:
         return asdict(self)
@@ -155,6 +159,51 @@ def palette_distance(output: Tensor, style: Tensor, *, projections: int = 32, se
     return float((3 * (qx - qy).pow(2).mean()).sqrt())
 
 
+COPY_LAYER = "relu5_1"
+COPY_BLOCK = 3
+COPY_SIMILARITY = 0.6
+"""The copy test of :func:`copied_share`: a block of ``COPY_BLOCK`` x ``COPY_BLOCK`` positions at
+:data:`COPY_LAYER` (each sees about 200 px, 16 px apart) whose best matches in the painting all
+lie at one offset and are at least this similar (cosine). A photo's best matches lie below
+it (0.3-0.5 on the shared images); copied pieces lie above, and their blocks are what the eye
+calls a copy."""
+
+
+def copied_share(output_features: Tensor, style_features: Tensor, *, chunk: int = 4096) -> float:
+    """Share of the output inside copied blocks (see :data:`COPY_SIMILARITY`), from both images'
+    features at :data:`COPY_LAYER` (1, C, h, w), the painting at the output's scale.
+
+    Each output position's nearest painting position (cosine similarity) is found; a block
+    of neighbours whose nearest positions are shifted alike (within one position) maps a
+    region of the painting onto the output by translation: a copy. A style transferred as
+    texture (strokes, colours, motifs rearranged) finds its matches scattered. Gram
+    statistics cannot tell the two apart, and at the deepest layer a few hundred positions
+    are matched best by reproducing the painting's own features, so this is measured
+    separately.
+    """
+    c, h, w = output_features.shape[1:]
+    width = style_features.shape[-1]
+    ours = F.normalize(output_features.reshape(c, -1).T.float(), dim=1)
+    theirs = F.normalize(style_features.reshape(c, -1).float(), dim=0)
+    best, nearest = zip(*((ours[i:i + chunk] @ theirs).max(1) for i in range(0, len(ours), chunk)))
+    best, nearest = torch.cat(best).view(h, w), torch.cat(nearest).view(h, w)
+    offset_y = nearest // width - torch.arange(h, device=nearest.device).view(h, 1)
+    offset_x = nearest % width - torch.arange(w, device=nearest.device).view(1, w)
+    r = COPY_BLOCK // 2
+    if h <= 2 * r or w <= 2 * r:
+        return 0.0
+    inner = (slice(r, h - r), slice(r, w - r))
+    copied = best[inner] >= COPY_SIMILARITY
+    for dy in range(-r, r + 1):
+        for dx in range(-r, r + 1):
+            near = (slice(r + dy, h - r + dy), slice(r + dx, w - r + dx))
+            copied &= best[near] >= COPY_SIMILARITY
+            copied &= (offset_y[near] - offset_y[inner]).abs() <= 1
+            copied &= (offset_x[near] - offset_x[inner]).abs() <= 1
+    covered = F.max_pool2d(F.pad(copied.float()[None, None], (r, r, r, r)), COPY_BLOCK, 1, r)
+    return float(covered.mean())
+
+
 @torch.no_grad()
 def score(output: Tensor, content: Tensor, style: Tensor) -> Scores:
     """Compare ``output`` (1, 3, H, W) with ``content`` and ``style``; see the module docstring."""
@@ -173,4 +222,5 @@ def score(output: Tensor, content: Tensor, style: Tensor) -> Scores:
         layout=layout(output, content),
         edges=edges(output, content),
         palette=palette_distance(output, style),
+        copied=copied_share(fo[COPY_LAYER], fs[COPY_LAYER]),
     )
