@@ -38,7 +38,7 @@ def main() -> None:
     style = lambda name: bw.load_image(images / "style" / name, "style image")
     config = TransferConfig(size=args.size)
     # The feature pictures use a lighter style weight so the photo stays visible under the effect.
-    light = replace(config, style_weight=10.0)
+    light = replace(config, style_weight=config.style_weight / 5)
     OUT.mkdir(exist_ok=True)
     wanted = set(args.only or ["grid", "weights", "color", "mask", "blend", "reconstruct", "texture", "animation", "demo"])
 
@@ -57,7 +57,7 @@ def main() -> None:
     if "weights" in wanted:
         t = time.perf_counter()
         c, s = content("cat.png"), style("starry_night.jpg")
-        betas = [2, 8, 20, config.style_weight, 150]
+        betas = [config.style_weight * x for x in (0.04, 0.16, 0.4, 1, 3)]
         outs = [tensor_to_pil(bw.stylize(c, [s], config=replace(config, style_weight=b))) for b in betas]
         labels = [f"--style-weight {b:g}" + (" (default)" if b == config.style_weight else "") for b in betas]
         made("weights.jpg", captioned_row(outs, labels, height=200), {"what": "style weight", "style_weights": betas}, t)

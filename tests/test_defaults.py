@@ -21,6 +21,8 @@ ROWS = {m.group(1): m.group(2) for m in re.finditer(r"^\| `(--[a-z-]+)[^`]*` \| 
 
 def shown(value, name: str = "") -> str:
     if value is None:
+        if name == "style_layer_weights":
+            return "by block"
         return "equal" if name.endswith("weights") else "none"
     if isinstance(value, WeightSchedule):
         return str(value)

@@ -122,9 +122,13 @@ def test_tiled_and_whole_optimisation_give_the_same_picture():
     float rounding (the sums are taken in another order). L-BFGS amplifies rounding: the
     content disturbed by 1e-5 moves this run's picture by 0.074 on average and its style
     distance by 9%, while tiles moved it by 0.007 and 4% (measured). So: a mean difference
-    ten times under that of the disturbed content, distances within 10%."""
+    ten times under that of the disturbed content, distances within 10%. With equal layer
+    weights: under the default block weights this short run is chaotic (the disturbed content
+    moves it by 0.095, tiles by 0.076, their distances within 4%: another picture as good), so
+    pixels could not tell a tiling error from rounding."""
     content, style = picture("sample:chelsea", 256), picture("sample:strokes", 256)
-    config = TransferConfig(size=256, steps=24, scales=2, device="cpu", precision="float32")
+    config = TransferConfig(size=256, steps=24, scales=2, device="cpu", precision="float32",
+                            style_layer_weights=(1.0,) * 5)
     assert tile_grid_for((170, 256), LAYERS, replace(config, tile=128), torch.device("cpu")) is not None
     whole = stylize(content, [style], config=config)
     tiled = stylize(content, [style], config=replace(config, tile=128))

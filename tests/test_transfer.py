@@ -303,3 +303,14 @@ def test_the_look_holds_the_reference_layout_too(content, style):
     flipped = content.flip(-2)
     assert float(with_content(content, {}) - style_only(content, {})) < 1e-4
     assert float(with_content(flipped, {}) - style_only(flipped, {})) > 0.1
+
+
+def test_style_layers_are_weighted_by_block_unless_weights_are_given():
+    """The default weighs VGG-19's deep blocks down (they copy the painting's objects), for the
+    default layers and any others by the block each belongs to; given weights replace it."""
+    assert TransferConfig().layer_weights() == {"relu1_1": 1.0, "relu2_1": 1.0, "relu3_1": 1.0, "relu4_1": 0.5,
+                                                "relu5_1": 0.1}
+    assert TransferConfig(style_layers=("conv2_2", "pool4", "relu5_3")).layer_weights() == {
+        "conv2_2": 1.0, "pool4": 0.5, "relu5_3": 0.1}
+    given = TransferConfig(style_layer_weights=(1.0, 1.0, 1.0, 1.0, 1.0)).layer_weights()
+    assert set(given.values()) == {1.0}

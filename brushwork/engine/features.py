@@ -46,16 +46,17 @@ Pooling = Literal["max", "avg"]
 
 def layer_channels(layer: str) -> int:
     """Number of channels a layer outputs (``relu3_1`` -> 256)."""
-    return _BLOCK_CHANNELS[_block(layer) - 1]
+    return _BLOCK_CHANNELS[layer_block(layer) - 1]
 
 
 def layer_stride(layer: str) -> int:
     """How many input pixels one feature pixel spans along each axis (``pool2`` -> 4)."""
-    block = _block(layer)
+    block = layer_block(layer)
     return 2 ** (block if layer.startswith("pool") else block - 1)
 
 
-def _block(layer: str) -> int:
+def layer_block(layer: str) -> int:
+    """The VGG-19 block (1-5) a layer belongs to (``relu4_1`` -> 4, ``pool4`` -> 4)."""
     check_layers([layer])
     return int(re.search(r"\d", layer).group())
 

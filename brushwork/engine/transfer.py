@@ -20,8 +20,8 @@ import brushwork.engine.color as color
 from brushwork.errors import InputError
 from brushwork.engine.devices import (PRECISIONS, Precision, check_fits, fits, memory_budget, memory_needed, resolve_device,
                                       resolve_precision)
-from brushwork.engine.features import (VGG19_LAYERS, Pooling, VGGFeatures, check_layers, layer_channels, layer_stride,
-                                       shared_extractor)
+from brushwork.engine.features import (VGG19_LAYERS, Pooling, VGGFeatures, check_layers, layer_block, layer_channels,
+                                       layer_stride, shared_extractor)
 from brushwork.media.image_io import as_image, as_image_list, fit_long_side, labelled_grid, resize, tensor_to_pil
 from brushwork.engine.losses import ContentTarget, StyleTarget, energy_ratio, gram_matrix
 from brushwork.engine.optimize import (LossFn, Objective, OptimizerName, ProgressCallback, Term, Weights, paper_losses,
@@ -39,6 +39,12 @@ MAX_WEIGHT = 1e9
 MAX_SEED = 2**32 - 1
 DEVICE_PATTERN = re.compile(r"auto|cpu|mps|cuda(:[0-9]{1,2})?")
 """Every device name Brushwork accepts; nothing else gets as far as ``torch.device``."""
+
+
+BLOCK_STYLE_WEIGHTS = (1.0, 1.0, 1.0, 0.5, 0.1)
+"""Default weight of a style layer by its VGG-19 block (1-5). Block 5 (relu5_1: each position
+sees about 200 px) matched at full weight reproduces the painting's own objects; at 0.1 its
+colours and strokes still come through (docs/benchmarks.md: ``copied``)."""
 
 
 @dataclass(frozen=True)
@@ -61,8 +67,10 @@ class TransferConfig:
     style_layers: tuple[str, ...] = option(
         ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1"), "VGG-19 layers for the style loss"
     )
-    style_layer_weights: tuple[float, ...] | None = option(None, "relative weight of each style layer (default: equal)",
-                                                           min=0.0, max=MAX_WEIGHT)
+    style_layer_weights: tuple[float, ...] | None = option(
+        None, "relative weight of each style layer (default: by VGG-19 block, 1 for blocks 1-3, 0.5 for block 4 and "
+        "0.1 for block 5: the deep layers see whole objects, and matched in full they copy the painting's moon or "
+        "lettering onto the photo)", min=0.0, max=MAX_WEIGHT)
     style_scale: float = option(1.0, "style image size relative to the output's long side", min=0.05, max=8.0)
     optimizer: OptimizerName = option("lbfgs", "optimiser", choices=("lbfgs", "adam"))
     learning_rate: float = option(0.02, "Adam step size (pixel values are in [0, 1])", min=1e-6, max=10.0)
@@ -116,6 +124,11 @@ class TransferConfig:
             if sum(self.style_layer_weights) <= 0:
                 raise InputError("style layer weights must not all be zero")
 
+    def layer_weights(self) -> dict[str, float]:
+        """Each style layer's relative weight: ``style_layer_weights``, or by the layer's block."""
+        weights = self.style_layer_weights or [BLOCK_STYLE_WEIGHTS[layer_block(n) - 1] for n in self.style_layers]
+        return dict(zip(self.style_layers, weights))
+
     @classmethod
     def help(cls) -> dict[str, dict]:
         """Default, help text, choices and range per option, for front ends that build forms or flags."""
@@ -164,7 +177,7 @@ class PreparedStyles:
         self.layers, self.device = layers, device
         self.images = [image.to(device) for image in images]
         self.extractor = shared_extractor(layers, config.pooling, resolve_precision(config.precision, device), device)
-        self.layer_weights = dict(zip(config.style_layers, config.style_layer_weights or [1.0] * len(config.style_layers)))
+        self.layer_weights = config.layer_weights()
         self.min_side = layer_stride(max(layers, key=VGG19_LAYERS.index))
         self._grams: dict[tuple[int, int], dict[str, Tensor]] = {}
         self.computed = 0
