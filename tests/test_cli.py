@@ -27,6 +27,8 @@ def test_transfer_writes_the_image_with_its_parameters(tmp_path, capsys, image_f
     meta = read_metadata(out)
     assert meta["command"] == "transfer" and meta["config"]["seed"] == 5 and meta["config"]["style_weight"] == 4.0
     assert meta["styles"] == [str(style)]
+    # the layer weights the default stood for, written out: the file stays true if the default changes
+    assert meta["config"]["style_layer_weights"] == [1.0, 1.0, 1.0, 0.5, 0.1]
 
 
 def test_every_mode_accepts_size_steps_seed_device(tmp_path, capsys, image_files):

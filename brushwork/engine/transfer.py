@@ -129,6 +129,11 @@ class TransferConfig:
         weights = self.style_layer_weights or [BLOCK_STYLE_WEIGHTS[layer_block(n) - 1] for n in self.style_layers]
         return dict(zip(self.style_layers, weights))
 
+    def resolved(self) -> "TransferConfig":
+        """This config with the weights a default stands for written out: what an output's
+        metadata and batch's skip check record, so that they stay true if a default changes."""
+        return replace(self, style_layer_weights=tuple(self.layer_weights().values()))
+
     @classmethod
     def help(cls) -> dict[str, dict]:
         """Default, help text, choices and range per option, for front ends that build forms or flags."""

@@ -74,7 +74,7 @@ class TransferRequest:
                 "styles": [_label(s) for s in self.styles], "style_weights": list(self.style_weights or []) or None,
                 "masks": None if self.masks is None else [None if m is None else _label(m) for m in self.masks],
                 "init_image": None if self.init_image is None else _label(self.init_image),
-                "config": _plain(asdict(self.config)) if self.method == "optimize" else
+                "config": _plain(asdict(self.config.resolved())) if self.method == "optimize" else
                 {"size": self.config.size, "preserve_color": self.config.preserve_color,
                  "precision": self.config.precision}}
 

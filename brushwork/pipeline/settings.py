@@ -77,6 +77,6 @@ def run_metadata(command: str, config: TransferConfig, elapsed: float, **inputs:
 
     return {
         "brushwork": __version__, "command": command, "torch": torch.__version__,
-        "config": {k: (str(v) if isinstance(v, WeightSchedule) else v) for k, v in asdict(config).items()},
+        "config": {k: (str(v) if isinstance(v, WeightSchedule) else v) for k, v in asdict(config.resolved()).items()},
         "elapsed_s": round(elapsed, 2), **inputs,
     }

@@ -87,7 +87,8 @@ class VideoRequest:
 
     def key(self) -> str:
         """A short hash of everything that decides the frames, naming the work folder."""
-        text = json.dumps({**asdict(self), "output": None, "work_dir": None, "batch": None}, sort_keys=True, default=str)
+        text = json.dumps({**asdict(self), "config": asdict(self.config.resolved()), "output": None, "work_dir": None,
+                           "batch": None}, sort_keys=True, default=str)
         return hashlib.sha256(text.encode()).hexdigest()[:12]
 
     def frames_per_pass(self, device: torch.device) -> int:
@@ -331,7 +332,7 @@ def stylize_video(request: VideoRequest, *, runner: Runner | None = None,
                          audio_end=None if request.duration is None else request.start + request.duration,
                          metadata={"brushwork": "video", "method": request.method, "model": request.model,
                                    "styles": [str(s) for s in request.styles], "temporal": request.temporal,
-                                   "config": {k: str(v) for k, v in asdict(config).items()}})
+                                   "config": {k: str(v) for k, v in asdict(config.resolved()).items()}})
     steady = TemporalFilter(request.filter_strength if request.temporal else 0.0)
     previous: tuple[Tensor, Tensor] | None = None  # (original, stylized) of the last frame
     started, count, truncated = time.perf_counter(), 0, None
