@@ -38,7 +38,7 @@ def main() -> None:
     style = lambda name: bw.load_image(images / "style" / name, "style image")
     config = TransferConfig(size=args.size)
     # The feature pictures use a lighter style weight so the photo stays visible under the effect.
-    light = replace(config, style_weight=config.style_weight / 5)
+    light = replace(config, style_weight=config.style_weight * 0.4)
     OUT.mkdir(exist_ok=True)
     wanted = set(args.only or ["grid", "weights", "color", "mask", "blend", "reconstruct", "texture", "animation", "demo"])
 
