@@ -183,6 +183,9 @@ def copied_share(output_features: Tensor, style_features: Tensor, *, chunk: int 
     separately.
     """
     c, h, w = output_features.shape[1:]
+    r = COPY_BLOCK // 2
+    if h <= 2 * r or w <= 2 * r:
+        return 0.0  # no whole block fits
     width = style_features.shape[-1]
     ours = F.normalize(output_features.reshape(c, -1).T.float(), dim=1)
     theirs = F.normalize(style_features.reshape(c, -1).float(), dim=0)
@@ -190,9 +193,6 @@ def copied_share(output_features: Tensor, style_features: Tensor, *, chunk: int 
     best, nearest = torch.cat(best).view(h, w), torch.cat(nearest).view(h, w)
     offset_y = nearest // width - torch.arange(h, device=nearest.device).view(h, 1)
     offset_x = nearest % width - torch.arange(w, device=nearest.device).view(1, w)
-    r = COPY_BLOCK // 2
-    if h <= 2 * r or w <= 2 * r:
-        return 0.0
     inner = (slice(r, h - r), slice(r, w - r))
     copied = best[inner] >= COPY_SIMILARITY
     for dy in range(-r, r + 1):
