@@ -2,7 +2,7 @@ import pytest
 import torch
 
 from brushwork.engine.losses import (
-    ContentTarget, StyleTarget, content_loss, gram_matrix, style_loss, total_variation,
+    ContentTarget, StyleTarget, content_loss, gram_matrix, gram_sum, style_loss, total_variation,
 )
 
 
@@ -38,6 +38,45 @@ def test_gram_and_style_loss_gradients_float64():
     assert torch.autograd.gradcheck(lambda x: style_loss(gram_matrix(x), target), (f,))
     assert torch.autograd.gradcheck(lambda x: gram_matrix(x, mask), (f,))
     assert torch.autograd.gradcheck(total_variation, (f,))
+
+
+def test_the_gram_gradient_is_autograds_of_the_plain_product():
+    """The one-product backward of the Gram must equal what autograd gives for F @ F^T."""
+    torch.manual_seed(0)
+    f = torch.rand(2, 5, 6, 7, dtype=torch.float64, requires_grad=True)
+    upstream = torch.rand(2, 5, 5, dtype=torch.float64)  # not symmetric: both halves must count
+    (gram_sum(f) * upstream).sum().backward()
+    ours, f.grad = f.grad, None
+    flat = f.reshape(2, 5, 42)
+    ((flat @ flat.transpose(1, 2)) * upstream).sum().backward()
+    assert torch.allclose(ours, f.grad, rtol=1e-12, atol=1e-12)
+
+
+def test_bfloat16_products_keep_the_gram_and_its_gradient_close():
+    """Features a bfloat16 VGG-19 made (bfloat16 values held in float32): products in bfloat16
+    give the float32 Gram to the result's rounding (bfloat16 keeps 8 bits: 2**-8 = 0.4%),
+    as float32, and a style-loss gradient pointing the same way."""
+    torch.manual_seed(0)
+    f = torch.relu(torch.randn(1, 64, 48, 48)).bfloat16().float().requires_grad_(True)
+    target = gram_matrix(torch.relu(torch.randn(1, 64, 48, 48)))
+    exact = gram_matrix(f)
+    low = gram_matrix(f, precision=torch.bfloat16)
+    assert low.dtype == torch.float32
+    error = float((low - exact).detach().norm() / exact.detach().norm())
+    assert 0 < error < 4e-3
+    style_loss(exact, target).backward()
+    g_exact, f.grad = f.grad.clone(), None
+    style_loss(gram_matrix(f, precision=torch.bfloat16), target).backward()
+    cosine = torch.nn.functional.cosine_similarity(f.grad.flatten(), g_exact.flatten(), dim=0)
+    assert cosine > 0.999
+
+
+def test_a_style_target_with_bfloat16_products_scores_like_float32():
+    torch.manual_seed(1)
+    feats = {"a": torch.relu(torch.randn(1, 32, 20, 20)).bfloat16().float()}
+    grams = {"a": gram_matrix(torch.relu(torch.randn(1, 32, 20, 20)))}
+    exact = StyleTarget(grams)(feats).item()
+    assert StyleTarget(grams, precision=torch.bfloat16)(feats).item() == pytest.approx(exact, rel=1e-2)
 
 
 def test_content_target_module_equals_functions():

@@ -13,26 +13,59 @@ from __future__ import annotations
 
 from typing import Mapping, Sequence
 
+import torch
 from torch import Tensor, nn
 import torch.nn.functional as F
 
 _EPS = 1e-8
 
 
-def gram_matrix(features: Tensor, mask: Tensor | None = None) -> Tensor:
-    """Channel correlations of (B, C, H, W) features -> (B, C, C), averaged over positions.
+class _SymmetricProduct(torch.autograd.Function):
+    """``F @ F^T`` for (B, C, N) features, the products in ``dtype`` and the result in the
+    features' dtype. Its gradient ``(dG + dG^T) @ F`` is one product, where autograd makes two
+    (one per operand) and adds them: the Gram matrices were a fifth of a step's time."""
+
+    @staticmethod
+    def forward(ctx, flat: Tensor, dtype: torch.dtype) -> Tensor:
+        low = flat.to(dtype)
+        ctx.save_for_backward(low)
+        return torch.bmm(low, low.transpose(1, 2)).to(flat.dtype)
+
+    @staticmethod
+    def backward(ctx, grad: Tensor) -> tuple[Tensor, None]:
+        (low,) = ctx.saved_tensors
+        return torch.bmm((grad + grad.transpose(1, 2)).to(low.dtype), low).to(grad.dtype), None
+
+
+def gram_sum(features: Tensor, weights: Tensor | None = None, *, precision: torch.dtype | None = None) -> Tensor:
+    """Unnormalised channel correlations of (B, C, H, W) features -> (B, C, C): summed, not
+    averaged, over positions (each weighted by ``weights``, (B or 1, 1, H, W), where given).
+
+    ``precision``: the dtype of the unweighted products (default: the features'). ``bfloat16``
+    suits features that a bfloat16 VGG-19 made: they hold no more bits than that, the sums
+    are accumulated in float32, and only the result is rounded (to about 2e-3 of its size);
+    the product then runs 2.5x faster on CPUs with native bfloat16.
+    """
+    b, c, h, w = features.shape
+    flat = features.reshape(b, c, h * w)
+    if weights is None:
+        return _SymmetricProduct.apply(flat, precision or flat.dtype)
+    return (flat * weights.reshape(weights.shape[0], 1, h * w).to(features.dtype)) @ flat.transpose(1, 2)
+
+
+def gram_matrix(features: Tensor, mask: Tensor | None = None, *, precision: torch.dtype | None = None) -> Tensor:
+    """Channel correlations of (B, C, H, W) features -> (B, C, C), averaged over positions
+    (``precision``: see :func:`gram_sum`).
 
     With ``mask`` (B or 1, 1, H, W, values in [0, 1]) positions are weighted by the mask and
     the sum is divided by the mask's total, so a style applied to a region is matched by
     that region's statistics alone (Gatys et al. 2017, "Controlling perceptual factors").
     """
-    b, c, h, w = features.shape
-    flat = features.reshape(b, c, h * w)
+    h, w = features.shape[-2:]
     if mask is None:
-        return flat @ flat.transpose(1, 2) / (h * w)
-    weights = mask.reshape(mask.shape[0], 1, h * w).to(features.dtype)
-    total = weights.sum(dim=2, keepdim=True).clamp_min(_EPS)
-    return (flat * weights) @ flat.transpose(1, 2) / total
+        return gram_sum(features, precision=precision) / (h * w)
+    total = mask.reshape(mask.shape[0], 1, h * w).to(features.dtype).sum(dim=2, keepdim=True).clamp_min(_EPS)
+    return gram_sum(features, mask) / total
 
 
 def relative_squared_error(x: Tensor, target: Tensor) -> Tensor:
@@ -105,6 +138,8 @@ class StyleTarget(nn.Module):
     Blending targets is exact: for weights summing to 1, ``sum_i w_i ||G - G_i||^2`` and
     ``||G - sum_i w_i G_i||^2`` differ by a constant, so one blended Gram serves all styles.
     An optional ``mask`` (1, 1, H, W) at image resolution restricts the style to a region.
+    ``precision``: the dtype of the output's Gram products (:func:`gram_matrix`), e.g. the
+    bfloat16 that the extractor computed the features in.
     """
 
     def __init__(
@@ -112,8 +147,10 @@ class StyleTarget(nn.Module):
         grams: Mapping[str, Tensor],
         layer_weights: Mapping[str, float] | None = None,
         mask: Tensor | None = None,
+        precision: torch.dtype | None = None,
     ) -> None:
         super().__init__()
+        self.precision = precision
         self.layer_weights = _normalised(layer_weights or {name: 1.0 for name in grams})
         for name in self.layer_weights:
             self.register_buffer(f"gram_{name}", grams[name].detach().clone())
@@ -126,11 +163,12 @@ class StyleTarget(nn.Module):
         blend: Sequence[float] | None = None,
         layer_weights: Mapping[str, float] | None = None,
         mask: Tensor | None = None,
+        precision: torch.dtype | None = None,
     ) -> "StyleTarget":
         """Build the (blended) target from each style image's features."""
         layers = layer_weights.keys() if layer_weights else styles[0].keys()
         return cls.from_grams([{name: gram_matrix(feats[name]) for name in layers} for feats in styles],
-                              blend, layer_weights, mask)
+                              blend, layer_weights, mask, precision)
 
     @classmethod
     def from_grams(
@@ -139,6 +177,7 @@ class StyleTarget(nn.Module):
         blend: Sequence[float] | None = None,
         layer_weights: Mapping[str, float] | None = None,
         mask: Tensor | None = None,
+        precision: torch.dtype | None = None,
     ) -> "StyleTarget":
         """Build the (blended) target from each style image's Gram matrices (computed once,
         reused by many runs)."""
@@ -146,7 +185,7 @@ class StyleTarget(nn.Module):
         total = sum(blend)
         layers = layer_weights.keys() if layer_weights else styles[0].keys()
         grams = {name: sum(w / total * g[name] for w, g in zip(blend, styles)) for name in layers}
-        return cls(grams, layer_weights, mask)
+        return cls(grams, layer_weights, mask, precision)
 
     def layer_losses(self, features: Mapping[str, Tensor]) -> dict[str, Tensor]:
         """Unweighted style loss per layer (for reports and tests)."""
@@ -154,7 +193,7 @@ class StyleTarget(nn.Module):
         for name in self.layer_weights:
             f = features[name]
             mask = None if self.mask is None else resize_mask(self.mask, f.shape[-2:])
-            losses[name] = style_loss(gram_matrix(f, mask), getattr(self, f"gram_{name}"))
+            losses[name] = style_loss(gram_matrix(f, mask, precision=self.precision), getattr(self, f"gram_{name}"))
         return losses
 
     def forward(self, features: Mapping[str, Tensor]) -> Tensor:

@@ -33,7 +33,7 @@ import torch
 from torch import Tensor
 
 from brushwork.engine.features import VGGFeatures, layer_stride
-from brushwork.engine.losses import StyleTarget, relative_squared_error, resize_mask
+from brushwork.engine.losses import StyleTarget, gram_sum, relative_squared_error, resize_mask
 from brushwork.engine.optimize import LossFn, Weights
 
 Box = tuple[int, int, int, int]
@@ -117,16 +117,6 @@ def core_of(features: Mapping[str, Tensor], box: Box, padded: Box, grid: TileGri
     return out
 
 
-def gram_sum(features: Tensor, weights: Tensor | None = None) -> Tensor:
-    """Unnormalised channel correlations (B, C, C): summed, not averaged, over positions
-    (each position weighted by ``weights`` (1, 1, H, W) where given: a masked style)."""
-    b, c, h, w = features.shape
-    flat = features.reshape(b, c, h * w).float()
-    if weights is None:
-        return flat @ flat.transpose(1, 2)
-    return (flat * weights.reshape(1, 1, h * w).float()) @ flat.transpose(1, 2)
-
-
 def crop(image: Tensor, box: Box) -> Tensor:
     return image[..., box[0]:box[1], box[2]:box[3]]
 
@@ -154,10 +144,10 @@ mask, :func:`layer_mask`), or None: every position counts once."""
 
 @torch.no_grad()
 def tiled_gram_sums(extractor: VGGFeatures, image: Tensor, grid: TileGrid,
-                    weightings: Sequence[Weighting]) -> list[dict[str, tuple[Tensor, float]]]:
+                    weightings: Sequence[Weighting], precision: torch.dtype | None = None) -> list[dict[str, tuple[Tensor, float]]]:
     """For each weighting, each layer's Gram sum over the whole picture and the total weight
     of its positions (the Gram matrix is their quotient), computed tile by tile: one
-    forward pass per tile serves every weighting."""
+    forward pass per tile serves every weighting (``precision``: of the products, :func:`gram_sum`)."""
     sums: list[dict[str, tuple[Tensor, float]]] = [{} for _ in weightings]
     for box in grid.cores():
         padded = grid.padded(box)
@@ -167,7 +157,7 @@ def tiled_gram_sums(extractor: VGGFeatures, image: Tensor, grid: TileGrid,
                 f, w = feats[name], core_weights(weights, name, box, grid)
                 total = float(f.shape[-2] * f.shape[-1]) if w is None else float(w.sum())
                 before, count = found.get(name, (0, 0.0))
-                found[name] = (before + gram_sum(f, w), count + total)
+                found[name] = (before + gram_sum(f, w, precision=precision), count + total)
     return sums
 
 
@@ -251,7 +241,7 @@ class TiledObjective:
         use_tv = weights.get("tv", 0.0) > 0
         slopes: list[dict[str, Tensor]] = [{} for _ in self.weightings]  # dL/d(Gram sum), per weighting and layer
         if use_style:
-            sums = tiled_gram_sums(self.extractor, image, self.grid, self.weightings)
+            sums = tiled_gram_sums(self.extractor, image, self.grid, self.weightings, self.extractor.compute_dtype)
             values["style"] = zero
             for (target, strength), which in zip(self.styles, self.weighting_of):
                 for name, w in target.layer_weights.items():
@@ -272,7 +262,8 @@ class TiledObjective:
                 feats = core_of(self.extractor(tile), box, padded, self.grid)
                 if use_style:
                     total = total + weights["style"] * sum(
-                        (slope * gram_sum(feats[n], core_weights(weighting[n], n, box, self.grid))).sum()
+                        (slope * gram_sum(feats[n], core_weights(weighting[n], n, box, self.grid),
+                                          precision=self.extractor.compute_dtype)).sum()
                         for weighting, layers in zip(self.weightings, slopes) for n, slope in layers.items())
                 if use_content:
                     targets = self._content_targets[box]

@@ -212,9 +212,11 @@ class PreparedStyles:
                 blend: bool) -> list[tuple[StyleTarget, float]]:
         """The style targets for an output of ``size``: one blended target, or one per masked style."""
         grams = [self.grams(i, max(size)) for i in range(len(self.images))]
+        precision = self.extractor.compute_dtype  # the output's Gram products, as its features were made
         if blend:
-            return [(StyleTarget.from_grams(grams, strengths, self.layer_weights), 1.0)]
-        return [(StyleTarget.from_grams([g], None, self.layer_weights, None if m is None else resize(m.to(self.device), size)), w)
+            return [(StyleTarget.from_grams(grams, strengths, self.layer_weights, precision=precision), 1.0)]
+        return [(StyleTarget.from_grams([g], None, self.layer_weights, None if m is None else resize(m.to(self.device), size),
+                                        precision), w)
                 for g, w, m in zip(grams, strengths, masks)]
 
     def check_matches(self, config: TransferConfig) -> None:
