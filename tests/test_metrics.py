@@ -7,7 +7,7 @@ from conftest import small
 from brushwork.engine.color import rgb_to_lab
 from brushwork.frontends.cli import main
 from brushwork.media.image_io import resize
-from brushwork.engine.metrics import edges, layout, palette_distance, score, sliced_wasserstein, ssim
+from brushwork.engine.metrics import edges, grid_strength, layout, palette_distance, score, sliced_wasserstein, ssim
 
 
 def test_ssim_is_one_for_equal_images_and_low_for_noise():
@@ -125,3 +125,16 @@ def test_copied_share_sees_pieces_of_the_painting_put_in_whole_not_its_motifs_re
     assert copied(shuffled) < 0.02
     ghosts = [copied((1 - share) * photo + share * painting) for share in (0.3, 0.5, 0.8)]
     assert ghosts[0] < ghosts[1] < ghosts[2]
+
+
+def test_grid_strength_sees_a_repeated_step_and_nothing_in_plain_noise():
+    torch.manual_seed(0)
+    noise = torch.rand(1, 3, 96, 128)
+    assert all(v < 1.1 for p in (2, 3, 4, 8) for v in grid_strength(noise, p))
+    gridded = noise * 0.5
+    gridded[..., ::4, :] += 0.5  # a bright row every 4 px: a grid down, none across
+    across, down = grid_strength(gridded, 4)
+    assert down > 1.5 and across < 1.1
+    assert max(grid_strength(gridded, 3)) < 1.1  # a period the grid does not share
+    with pytest.raises(ValueError, match="too small"):
+        grid_strength(torch.rand(1, 3, 6, 6), 4)

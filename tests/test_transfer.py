@@ -314,3 +314,32 @@ def test_style_layers_are_weighted_by_block_unless_weights_are_given():
         "conv2_2": 1.0, "pool4": 0.5, "relu5_3": 0.1}
     given = TransferConfig(style_layer_weights=(1.0, 1.0, 1.0, 1.0, 1.0)).layer_weights()
     assert set(given.values()) == {1.0}
+
+
+def test_each_scale_starts_from_the_coarser_result_enlarged_without_a_2px_grid():
+    """Bilinear 2x enlargement alternates large and small steps between neighbours (its new
+    pixels sit a quarter pixel either side of the old): the finer scales kept that as a
+    grid. The pyramid enlarges bicubically; an objective with no gradient shows the start."""
+    from brushwork.engine.metrics import grid_strength
+    from brushwork.engine.optimize import run_pyramid
+    from brushwork.engine.schedules import MultiScaleSchedule
+
+    class Flat:
+        history_limit, low_memory, weights = 50, False, {}
+
+        def evaluate(self, image, progress=0.0):
+            image.grad = torch.zeros_like(image)
+            return image.new_zeros(()), {}
+
+    torch.manual_seed(0)
+    # a coarse result has detail at every scale but little at its own finest (as paintings do):
+    # noise under a 3x3 binomial blur
+    kernel = torch.tensor([1.0, 2.0, 1.0])
+    kernel = (kernel[:, None] * kernel / 16).expand(3, 1, 3, 3)
+    coarse = torch.nn.functional.conv2d(torch.nn.functional.pad(torch.rand(1, 3, 48, 64), (1, 1, 1, 1), mode="replicate"),
+                                        kernel, groups=3)
+    schedule = MultiScaleSchedule(sizes=((48, 64), (96, 128)), steps=(1, 1))
+    started = run_pyramid(schedule, lambda size: Flat(), coarse)
+    assert started.shape[-2:] == (96, 128)
+    assert max(grid_strength(resize(coarse, (96, 128)), 2)) > 1.1  # bilinear: the grid
+    assert max(grid_strength(started, 2)) < 1.04

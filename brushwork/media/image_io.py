@@ -18,7 +18,7 @@ import threading
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator, Sequence
+from typing import Any, Iterator, Literal, Sequence
 
 import numpy as np
 import torch
@@ -240,13 +240,15 @@ def fit_long_side(height: int, width: int, long_side: int) -> tuple[int, int]:
     return max(1, round(height * scale)), max(1, round(width * scale))
 
 
-def resize(image: Tensor, size: tuple[int, int]) -> Tensor:
-    """Resize (B, C, H, W) to ``(height, width)``; antialiased when shrinking."""
+def resize(image: Tensor, size: tuple[int, int], *, enlarge: Literal["bilinear", "bicubic"] = "bilinear") -> Tensor:
+    """Resize (B, C, H, W) to ``(height, width)``: bilinear and antialiased when shrinking,
+    by ``enlarge`` interpolation when enlarging (bicubic may overshoot [0, 1] a little)."""
     size = (int(size[0]), int(size[1]))
     if tuple(image.shape[-2:]) == size:
         return image
     shrinking = size[0] < image.shape[-2] or size[1] < image.shape[-1]
-    return F.interpolate(image, size=size, mode="bilinear", align_corners=False, antialias=shrinking)
+    mode = "bilinear" if shrinking else enlarge
+    return F.interpolate(image, size=size, mode=mode, align_corners=False, antialias=shrinking)
 
 
 def image_size(source: str | Path, role: str = "image") -> tuple[int, int]:
