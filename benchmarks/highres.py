@@ -84,6 +84,7 @@ def speed(args, tmp: Path) -> list[tuple[str, int, dict]]:
         record = brushwork(*argv, "-o", str(out), *([] if argv[0] == "adain" else ["--quiet"]), log=tmp / "log.txt")
         if argv[0] == "transfer":
             record["tiles"] = tiled_scales(content, size, "draft" if "draft" in argv else None)
+            record["grid"] = grid_reading(out)
         if args.keep:
             Path(args.keep).mkdir(parents=True, exist_ok=True)
             out.replace(Path(args.keep) / f"{name.split(',')[0].split()[0]}-{'draft' if 'draft' in name else 'default'}"
@@ -91,6 +92,20 @@ def speed(args, tmp: Path) -> list[tuple[str, int, dict]]:
         rows.append((name, size, record))
         print(name, size, record, flush=True)
     return rows
+
+
+GRID_PERIODS = (4, 8)
+"""Periods of the optimiser's leftover grid worth reading (VGG-19's pooling strides and the 2x
+steps of the pyramid; :func:`brushwork.engine.metrics.grid_strength`)."""
+
+
+def grid_reading(path: Path) -> str:
+    """``across/down`` grid strength of an output at each of :data:`GRID_PERIODS` (1.00: none)."""
+    from brushwork.engine.metrics import grid_strength
+    from brushwork.media.image_io import load_image
+
+    image = load_image(path)
+    return ", ".join("{:.2f}/{:.2f}".format(*grid_strength(image, period)) for period in GRID_PERIODS)
 
 
 def per_tile_baseline(content: torch.Tensor, style: torch.Tensor, config, tile: int) -> torch.Tensor:
@@ -201,10 +216,12 @@ def main() -> None:
              "optimiser evaluates a scale in tiles when its whole-picture estimate passes the planned memory (8 GiB, "
              "or `--max-memory`), in the largest tiles that fit in 90% of it (the last column: long side of each "
              "tiled scale, number and size of its tiles); the networks tile above 2048 px, in tiles of 1024 px with "
-             "their normalisation statistics from a thumbnail.", "",
-             "| command | long side | seconds | peak memory (MiB) | scales in tiles |", "|---|---:|---:|---:|---|"]
-    lines += [f"| {name} | {size} | {r['wall_s']:.1f} | {r['peak_mib']:.0f} | {r.get('tiles', '-')} |"
-              for name, size, r in rows]
+             "their normalisation statistics from a thumbnail. Grid: `metrics.grid_strength` of the optimiser's "
+             f"output, across/down, at periods {' and '.join(map(str, GRID_PERIODS))} px (1.00: no grid).", "",
+             "| command | long side | seconds | peak memory (MiB) | scales in tiles | grid |",
+             "|---|---:|---:|---:|---|---|"]
+    lines += [f"| {name} | {size} | {r['wall_s']:.1f} | {r['peak_mib']:.0f} | {r.get('tiles', '-')} | "
+              f"{r.get('grid', '-')} |" for name, size, r in rows]
     if figures:
         lines += ["", f"Tiles at {args.tiles_size} px, `--tile {args.tile}`, the optimiser's defaults but "
                   f"{args.tiles_steps} steps a scale: Brushwork's tiles (the whole picture's objective and gradient, "

@@ -36,7 +36,7 @@ SHOWN = 640
 
 
 def main() -> None:
-    from brushwork.engine.metrics import layout, score
+    from brushwork.engine.metrics import grid_strength, layout, score
     from brushwork.engine.transfer import TransferConfig, stylize
     from brushwork.media.image_io import fit_long_side, labelled_grid, load_image, resize, tensor_to_pil
 
@@ -57,7 +57,7 @@ def main() -> None:
         pictures[name] = []
         for size in sizes:
             out = stylize(content, [style], config=replace(config, size=size))
-            row = {"run": name, "size": size, "layout": layout(out, content)}
+            row = {"run": name, "size": size, "layout": layout(out, content), "grid": grid_strength(out, 4)}
             if size >= COMMON:
                 scores = score(resize(out, fit_long_side(*out.shape[-2:], COMMON)), content, style)
                 row.update(style=scores.style_distance, content=scores.content_distance)
@@ -82,11 +82,13 @@ def main() -> None:
              f"`{args.style}`, the optimiser's defaults, `--size` as in the column. Layout: correlation of the "
              f"output's and the photo's luminance averaged to 32 px (1 = the photo's composition kept; target "
              f"at least 0.8). Distances (`brushwork score`) of the output scaled to {COMMON} px, for outputs of "
-             f"{COMMON} px and more (target: within 20% of each other, i.e. max/min at most 1.2).", "",
-             "| run | size | layout | style distance | content distance |", "|---|---:|---:|---:|---:|"]
+             f"{COMMON} px and more (target: within 20% of each other, i.e. max/min at most 1.2). Grid: "
+             f"`metrics.grid_strength` at a period of 4 px, across/down (1.00: no grid; outputs under 512 px are "
+             f"512 px runs scaled down, which hides it).", "",
+             "| run | size | layout | style distance | content distance | grid |", "|---|---:|---:|---:|---:|---|"]
     for r in rows:
         extra = f"{r['style']:.4f} | {r['content']:.3f}" if "style" in r else "- | -"
-        lines.append(f"| {r['run']} | {r['size']} | {r['layout']:.3f} | {extra} |")
+        lines.append(f"| {r['run']} | {r['size']} | {r['layout']:.3f} | {extra} | {r['grid'][0]:.2f}/{r['grid'][1]:.2f} |")
     lines += ["", "| run | max/min style distance | max/min content distance | lowest layout |", "|---|---:|---:|---:|"]
     for run in runs:
         lowest = min(r["layout"] for r in rows if r["run"] == run)
