@@ -97,6 +97,19 @@ def test_style_target_blends_grams_by_weight():
     assert torch.allclose(target(probe), style_loss(gram_matrix(probe["a"]), expected))
 
 
+def test_a_style_target_on_some_layers_keeps_their_grams_and_relative_weights():
+    torch.manual_seed(2)
+    grams = {n: gram_matrix(torch.rand(1, 4, 6, 6)) for n in ("a", "b", "c")}
+    target = StyleTarget(grams, {"a": 4.0, "b": 1.0, "c": 3.0})
+    probe = {n: torch.rand(1, 4, 5, 5) for n in grams}
+    per = target.layer_losses(probe)
+    part = target.on_layers(["c", "b"])
+    assert list(part.layer_weights) == ["b", "c"] and part.layer_weights["c"] == pytest.approx(0.75)
+    assert torch.allclose(part(probe), 0.25 * per["b"] + 0.75 * per["c"])
+    with pytest.raises(ValueError, match="none of"):
+        target.on_layers(["d"])
+
+
 def test_style_target_follows_device_and_holds_no_graph():
     feats = {"a": torch.rand(1, 2, 3, 3, requires_grad=True)}
     target = StyleTarget.from_features([feats])

@@ -305,6 +305,25 @@ def test_the_look_holds_the_reference_layout_too(content, style):
     assert float(with_content(flipped, {}) - style_only(flipped, {})) > 0.1
 
 
+def test_the_look_leaves_the_first_block_to_the_finer_scale(content, style):
+    """The look term's style half skips relu1_1 (the reference's pixel-level detail, which the
+    finer scale paints at its own size): a target whose relu1_1 Gram is wrong scores the same
+    as one whose relu1_1 is right (the picture's own), unless relu1_1 is all the target has."""
+    from brushwork.engine.transfer import LOOK_FIRST_BLOCK, _look_term
+
+    assert LOOK_FIRST_BLOCK == 2
+    extractor = VGGFeatures(("relu1_1", "relu3_1"))
+    grams = {n: gram_matrix(f) for n, f in extractor(resize(content, (32, 48))).items()}
+    wrong = {**grams, "relu1_1": grams["relu1_1"] * 5}
+
+    def look(grams_: dict) -> float:
+        return float(_look_term(extractor, (32, 48), [(StyleTarget(grams_), 1.0)], None, 0.0)(content, {}))
+
+    assert look(wrong) == pytest.approx(look(grams), rel=1e-6)
+    only_first = [{"relu1_1": g["relu1_1"]} for g in (grams, wrong)]
+    assert look(only_first[0]) < 1e-3 < 0.1 < look(only_first[1])
+
+
 def test_style_layers_are_weighted_by_block_unless_weights_are_given():
     """The default weighs VGG-19's deep blocks down (they copy the painting's objects), for the
     default layers and any others by the block each belongs to; given weights replace it."""

@@ -187,6 +187,14 @@ class StyleTarget(nn.Module):
         grams = {name: sum(w / total * g[name] for w, g in zip(blend, styles)) for name in layers}
         return cls(grams, layer_weights, mask, precision)
 
+    def on_layers(self, names: Sequence[str]) -> "StyleTarget":
+        """The same target on those of its layers in ``names`` (their relative weights kept)."""
+        keep = [name for name in self.layer_weights if name in names]
+        if not keep:
+            raise ValueError(f"none of {list(names)} is a layer of this style target")
+        return StyleTarget({n: getattr(self, f"gram_{n}") for n in keep}, {n: self.layer_weights[n] for n in keep},
+                           self.mask, self.precision)
+
     def layer_losses(self, features: Mapping[str, Tensor]) -> dict[str, Tensor]:
         """Unweighted style loss per layer (for reports and tests)."""
         losses = {}

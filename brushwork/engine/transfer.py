@@ -485,21 +485,36 @@ def _run(job: _Job, config: TransferConfig, callback: ProgressCallback | None) -
 
 LOOK_WEIGHT = 10.0
 """Weight, relative to the scale's own terms, of the reference size's objective at the finer
-scales. Measured at 512 px (paris + starry_night; golden_gate + the_wave; 10 refining
-steps), the outputs' style/content distances against the 512 px output's: at 1024 px
+scales. Measured (with every style block in it, before :data:`LOOK_FIRST_BLOCK`) at 512 px
+(paris + starry_night; golden_gate + the_wave; 10 refining steps), the outputs'
+style/content distances against the 512 px output's: at 1024 px
 1.23x/1.06x and 1.17x/1.04x with weight 10, 1.22x/1.09x and 1.21x/1.04x with 3; at 2048 px
 (paris) 1.24x/1.00x with 10 against 1.59x/1.00x with 3. Without the term: 2.07x/1.15x at
 1024 px. Single runs vary by about 0.1-0.3 with small changes of settings."""
 
 
+LOOK_FIRST_BLOCK = 2
+"""The reference's objective at the finer scales leaves out the style layers of VGG-19's
+blocks before this one. Block 1 (relu1_1) holds the reference's pixel-level detail, which
+the finer scale paints at its own size: asked for it through the 2x antialiased reduction
+(which passes little of it), the finer scale overdrew it as a 4 px grid. paris +
+starry_night, distances at 512 px over the 512 px output's (style/content), grid
+(``metrics.grid_strength``, period 4, down): with every block 1.24x/1.09x and 1.21 at 1024
+px, 1.24x/0.98x and 1.15 at 2048; from block 2 0.99x/1.09x and 1.16, 1.09x/1.04x and 1.12;
+from block 3 0.84x/1.17x and 1.13, 0.96x/1.16x and 1.11 (the balance moves to the style).
+golden_gate + the_wave at 1024 px: every block 1.08x/0.98x and 1.12, from block 2 0.94x/1.06x
+and 1.12 (the pictures nearly the same side by side)."""
+
+
 def _look_term(extractor: VGGFeatures, size: tuple[int, int], styles: Sequence[tuple[StyleTarget, float]],
                content: ContentTarget | None, content_share: float) -> LossFn:
-    """The reference's objective (its style loss, plus ``content_share`` times its content
-    loss) of the picture scaled down to the reference ``size``: at the scales above it, this
-    keeps the reference's look (its strokes, strength and layout at that scale) while the
-    scale's own terms add the finer detail. Without it the finer scales repaint: measured
-    at 512 px, a 1024 px output's style distance was twice the 512 px output's."""
-    style = style_term(styles)
+    """The reference's objective (its style loss from :data:`LOOK_FIRST_BLOCK` on, plus
+    ``content_share`` times its content loss) of the picture scaled down to the reference
+    ``size``: at the scales above it, this keeps the reference's look (its strokes, strength
+    and layout at that scale) while the scale's own terms add the finer detail. Without it
+    the finer scales repaint: measured at 512 px, a 1024 px output's style distance was
+    twice the 512 px output's."""
+    style = style_term([(_from_block(target, LOOK_FIRST_BLOCK), strength) for target, strength in styles])
 
     def look(image: Tensor, features: Mapping[str, Tensor]) -> Tensor:
         small = resize(image, size)
@@ -508,6 +523,12 @@ def _look_term(extractor: VGGFeatures, size: tuple[int, int], styles: Sequence[t
         return total + content_share * content(feats) if content is not None and content_share > 0 else total
 
     return look
+
+
+def _from_block(target: StyleTarget, block: int) -> StyleTarget:
+    """``target`` on its layers of VGG-19 blocks ``block`` and deeper (all its layers if it has none there)."""
+    deep = [name for name in target.layer_weights if layer_block(name) >= block]
+    return target.on_layers(deep) if deep else target
 
 
 def _finisher(chroma_source: Tensor | None, device: torch.device):
