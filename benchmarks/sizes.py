@@ -29,7 +29,7 @@ from PIL import Image
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(Path(__file__).parent))
-from vs_pastiche import machine  # noqa: E402
+from vs_pastiche import find, machine  # noqa: E402
 
 COMMON = 512
 """Long side at which the distances of outputs of 512 px and more are compared."""
@@ -39,14 +39,6 @@ DEFAULT_PAIRS = ["paris:starry_night", "golden_gate:the_wave", "cat:bedroom_in_a
 """A city under a painting of swirls and a moon, a bridge under a wave with a title, a close-up
 portrait under a room of objects."""
 NOW, BEFORE = "now (reference 512)", "before (reference 0)"
-
-
-def find(folder: Path, stem: str) -> Path:
-    """The image file ``stem`` names in ``folder`` (any extension)."""
-    matches = sorted(folder.glob(f"{stem}.*"))
-    if not matches:
-        sys.exit(f"sizes: no image named {stem!r} in {folder}")
-    return matches[0]
 
 
 def sheet_name(pair: str) -> str:
@@ -60,8 +52,8 @@ def run_pair(pair: str, images: Path, sizes: list[int], before_sizes: list[int])
     from brushwork.media.image_io import fit_long_side, labelled_grid, load_image, resize, tensor_to_pil
 
     content_name, style_name = pair.split(":")
-    content = load_image(find(images / "content", content_name))
-    style = load_image(find(images / "style", style_name))
+    content = load_image(find(images, "content", content_name))
+    style = load_image(find(images, "style", style_name))
     runs = {NOW: (TransferConfig(), sizes), BEFORE: (TransferConfig(reference_size=0), before_sizes)}
     rows, pictures = [], {}
     for name, (config, run_sizes) in runs.items():
