@@ -2,12 +2,14 @@ import json
 
 import pytest
 import torch
+import torch.nn.functional as F
 from conftest import small
 
 from brushwork.engine.color import rgb_to_lab
 from brushwork.frontends.cli import main
 from brushwork.media.image_io import resize
-from brushwork.engine.metrics import edges, grid_strength, layout, palette_distance, score, sliced_wasserstein, ssim
+from brushwork.engine.metrics import (edges, grid_strength, layout, outlines, palette_distance, score, sliced_wasserstein,
+                                      ssim)
 
 
 def test_ssim_is_one_for_equal_images_and_low_for_noise():
@@ -57,12 +59,34 @@ def test_edges_see_the_photos_outlines_under_fine_strokes_and_fall_as_a_texture_
     assert mixed[0] > mixed[1] > mixed[2]
 
 
+def test_outlines_keep_the_photos_drawing_when_strokes_elsewhere_outshine_it_and_edges_do_not():
+    """A photo of flat shapes with a patch of hard strokes painted into a flat corner (13% of
+    it, stronger than any outline) keeps its outlines: they still stand out where they were
+    (outlines high), though the strokes' magnitudes swamp the gradient correlation (edges
+    low). The shapes blurred away score lower; moved or replaced by noise, about chance."""
+    g = torch.Generator().manual_seed(0)
+    photo = torch.full((1, 3, 256, 256), 0.5)
+    photo[..., 40:120, 30:110] = 0.95
+    photo[..., 150:230, 140:230] = 0.05
+    photo[..., 60:200, 180:190] = 0.9
+    y, x = torch.meshgrid(torch.arange(256), torch.arange(256), indexing="ij")
+    corner = (y >= 170) & (x < 100)
+    painted = photo.clone()
+    painted[..., corner] = ((x // 6 + y // 6) % 2).float()[corner]
+    assert outlines(photo, photo) > 0.85
+    assert outlines(painted, photo) > 0.6 and edges(painted, photo) < outlines(painted, photo) - 0.3
+    blurred = F.avg_pool2d(photo, 31, 1, 15, count_include_pad=False)
+    assert outlines(blurred, photo) < outlines(photo, photo) - 0.3
+    assert abs(outlines(photo.roll(64, -1), photo)) < 0.2
+    assert abs(outlines(torch.rand(1, 3, 256, 256, generator=g), photo)) < 0.2
+
+
 def test_score_cli_table_and_json(tmp_path, capsys, image_files):
     content, style = image_files
     code = main(["score", str(content), str(style), str(content), "--json"])
     values = json.loads(capsys.readouterr().out)
     assert code == 0 and set(values) == {"content_distance", "style_distance", "ssim", "style_swd",
-                                          "layout", "edges", "palette", "copied"}
+                                          "layout", "edges", "outlines", "palette", "copied"}
     assert values["content_distance"] == 0.0
     assert main(["score", str(content), str(style), str(style)]) == 0
     assert "style_distance" in capsys.readouterr().out

@@ -223,6 +223,16 @@ def test_energy_balance_weighs_faint_styles_less(content, style):
     assert strong != 7.0 and 0 < faint < 0.5 * strong
 
 
+def test_energy_balance_follows_the_square_root_of_the_energy_ratio():
+    """A typical pair keeps beta times its ratio; a style 4x as strong pulls 2x as hard, not
+    4x (so that one strength paints faint and strong paintings about as much)."""
+    from brushwork.engine.losses import TYPICAL_ENERGY_RATIO, energy_balance
+
+    assert energy_balance(TYPICAL_ENERGY_RATIO) == pytest.approx(TYPICAL_ENERGY_RATIO)
+    assert energy_balance(4 * TYPICAL_ENERGY_RATIO) == pytest.approx(2 * TYPICAL_ENERGY_RATIO)
+    assert energy_balance(0.01) / energy_balance(1.0) == pytest.approx(0.1)
+
+
 # ---- the engine's parts: prepared styles, named terms, no hidden state ----------------------
 
 def test_prepared_styles_are_computed_once_for_many_contents(content, style):

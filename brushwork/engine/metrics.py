@@ -20,6 +20,11 @@ the output) and the style image (scaled so its long side equals the output's):
   face's contour, a horizon) are still drawn where they were, once strokes finer than that
   average out. Layout can stay high on a picture whose masses are right but whose subject
   is unreadable; this asks for the drawing.
+* ``outlines`` - whether the photo's strongest outlines (its :data:`OUTLINE_SHARE` of pixels of
+  largest gradient at :data:`EDGE_SIDE` px) still stand out in the output: their mean
+  percentile rank in its gradient magnitude, 0 at chance, 1 all at the top. A patch of
+  strong strokes elsewhere (a painted sky) swamps ``edges``' correlation but leaves the
+  drawing legible; this asks only whether the drawing is still there.
 * ``palette`` - how far the output's colours are from the painting's, as distributions:
   the sliced Wasserstein-2 distance between the two images' pixel colours in CIELAB, scaled
   to colour-difference units (about 2.3 is just noticeable; one colour shifted by d scores d). 0 when the output uses the
@@ -60,6 +65,7 @@ class Scores:
     style_swd: float
     layout: float
     edges: float
+    outlines: float
     palette: float
     copied: float
 
@@ -122,16 +128,48 @@ brush strokes at the optimiser's 512 px (4 px and finer) average out."""
 def edges(output: Tensor, content: Tensor) -> float:
     """Correlation of luminance gradient magnitude at :data:`EDGE_SIDE` px (see the module
     docstring); ``content`` at any size."""
+    a, b = (m.flatten() - m.mean() for m in _outline_maps(output, content))
+    return float((a * b).sum() / (a.norm() * b.norm()).clamp_min(1e-12))
+
+
+OUTLINE_SHARE = 0.1
+"""The photo's outlines that :func:`outlines` follows: this share of its pixels at
+:data:`EDGE_SIDE` px, those of largest luminance gradient."""
+
+
+def outlines(output: Tensor, content: Tensor) -> float:
+    """Whether the photo's strongest outlines are still among the output's strongest
+    gradients: the mean percentile rank, in the output's gradient magnitude at
+    :data:`EDGE_SIDE` px, of the photo's :data:`OUTLINE_SHARE` strongest-gradient pixels,
+    scaled so that 0 is chance and 1 every outline at the very top (the photo itself scores
+    about ``1 - OUTLINE_SHARE``). Unlike :func:`edges`, strokes added elsewhere do not lower
+    it unless they outshine the outlines, and a faint painted outline counts as much as the
+    photo's hard one, as long as it still stands out where it was."""
+    painted, photo = (_percentile_ranks(m.flatten()) for m in _outline_maps(output, content))
+    strongest = photo >= 1.0 - OUTLINE_SHARE
+    return float(2.0 * painted[strongest].mean() - 1.0)
+
+
+def _percentile_ranks(values: Tensor) -> Tensor:
+    """Each value's rank among ``values`` in [0, 1], ties sharing their middle rank (a flat
+    region's equal gradients all rank at its middle, not in arbitrary order)."""
+    ordered = values.sort().values
+    below = torch.searchsorted(ordered, values, right=False).float()
+    upto = torch.searchsorted(ordered, values, right=True).float()
+    return (below + upto) / (2.0 * values.numel())
+
+
+def _outline_maps(output: Tensor, content: Tensor) -> tuple[Tensor, Tensor]:
+    """Luminance gradient magnitude (Sobel) of ``output`` and ``content`` (resized to it),
+    both averaged down to :data:`EDGE_SIDE` px on the long side; two (H, W) maps."""
     grid = coarse_grid(*output.shape[-2:], EDGE_SIDE)
     sobel = torch.tensor([[-1.0, 0.0, 1.0], [-2.0, 0.0, 2.0], [-1.0, 0.0, 1.0]])
     kernels = torch.stack([sobel, sobel.T]).unsqueeze(1)
     maps = []
     for x in (output, content.to(output)):
         small = F.pad(coarse_luminance(x.clamp(0, 1).float(), grid), (1, 1, 1, 1), mode="replicate")
-        magnitude = F.conv2d(small, kernels.to(small)).pow(2).sum(1).sqrt().flatten()
-        maps.append(magnitude - magnitude.mean())
-    a, b = maps
-    return float((a * b).sum() / (a.norm() * b.norm()).clamp_min(1e-12))
+        maps.append(F.conv2d(small, kernels.to(small)).pow(2).sum(1).sqrt()[0])
+    return maps[0], maps[1]
 
 
 def grid_strength(image: Tensor, period: int) -> tuple[float, float]:
@@ -243,6 +281,7 @@ def score(output: Tensor, content: Tensor, style: Tensor) -> Scores:
         style_swd=swd,
         layout=layout(output, content),
         edges=edges(output, content),
+        outlines=outlines(output, content),
         palette=palette_distance(output, style),
         copied=copied_share(fo[COPY_LAYER], fs[COPY_LAYER]),
     )

@@ -23,7 +23,7 @@ from brushwork.engine.devices import (PRECISIONS, Precision, check_fits, fits, m
 from brushwork.engine.features import (VGG19_LAYERS, Pooling, VGGFeatures, check_layers, layer_block, layer_channels,
                                        layer_stride, shared_extractor)
 from brushwork.media.image_io import as_image, as_image_list, fit_long_side, labelled_grid, resize, tensor_to_pil
-from brushwork.engine.losses import ContentTarget, StyleTarget, energy_ratio, gram_matrix
+from brushwork.engine.losses import ContentTarget, StyleTarget, energy_balance, energy_ratio, gram_matrix
 from brushwork.engine.optimize import (LossFn, Objective, OptimizerName, ProgressCallback, Term, Weights, paper_losses,
                                       run_pyramid, style_term)
 from brushwork.options import check_fields, check_range, describe, option
@@ -58,7 +58,7 @@ class TransferConfig:
                                "reference's picture, and more of them move it away from that look", min=1, max=100_000)
     scales: int = option(3, "number of coarse-to-fine scales", min=1, max=8)
     scale_factor: float = option(2.0, "size ratio between successive scales", min=1.05, max=8.0)
-    step_growth: float = option(2.0, "each coarser scale runs this many times the steps of the next finer one",
+    step_growth: float = option(1.6, "each coarser scale runs this many times the steps of the next finer one",
                                 min=0.1, max=10.0)
     content_weight: float = option(1.0, "alpha: weight of the content loss", min=0.0, max=MAX_WEIGHT)
     style_weight: float = option(50.0, "beta: weight of the style loss", min=0.0, max=MAX_WEIGHT)
@@ -80,8 +80,9 @@ class TransferConfig:
     pooling: Pooling = option("max", "VGG-19 pooling", choices=("max", "avg"))
     preserve_color: color.ColorMode = option("none", "keep the content's colours", choices=color.COLOR_MODES)
     balance: Literal["energy", "fixed"] = option(
-        "energy", "energy: beta is multiplied by the style's Gram energy over the content's feature energy at the "
-        "output size, the balance of the paper's absolute losses (faint styles pull less); fixed: beta as given",
+        "energy", "energy: beta is multiplied by the square root of the style's Gram energy over the content's "
+        "feature energy (at the reference size) around a typical pair's, so that faint styles pull somewhat less "
+        "and one strength paints every pair about as much; fixed: beta as given",
         choices=("energy", "fixed"))
     style_schedule: WeightSchedule = option(WeightSchedule(), "style weight multiplier over the run, e.g. linear:0.1:1")
     tv_schedule: WeightSchedule = option(WeightSchedule(), "TV weight multiplier over the run, e.g. geometric:10:1")
@@ -442,7 +443,7 @@ def _run(job: _Job, config: TransferConfig, callback: ProgressCallback | None) -
         ratio = sum(strength * energy_ratio(content_feats, {n: getattr(t, f"gram_{n}") for n in t.layer_weights},
                                             styles.layer_weights) for t, strength in style_targets)
         ratio /= sum(strength for _, strength in style_targets)
-        weights["style"] = replace(weights["style"], weight=weights["style"].weight * min(max(ratio, 1e-3), 1e3))
+        weights["style"] = replace(weights["style"], weight=weights["style"].weight * min(max(energy_balance(ratio), 1e-3), 1e3))
 
     reference = fit_long_side(*work, config.reference_size) if 0 < config.reference_size < max(work) else None
     look: dict[str, LossFn] = {}

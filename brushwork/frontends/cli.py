@@ -432,6 +432,7 @@ def cmd_score(args: argparse.Namespace) -> None:
              "style_swd": "lower is closer to the style (sliced Wasserstein, other layers)",
              "layout": "higher keeps more of the photo's composition (coarse luminance, 1 = all)",
              "edges": "higher keeps more of the photo's outlines (gradients at 128 px, 1 = all)",
+             "outlines": "higher keeps the photo's strongest outlines among the output's (0 = chance, 1 = all)",
              "palette": "lower is closer to the painting's colours (CIELAB, ~2.3 is just noticeable)",
              "copied": "share of the output copied whole from the painting (relu5_1 blocks, 0 = none)"}
     for name, value in scores.items():
