@@ -11,7 +11,8 @@ one invocation: nothing else should run meanwhile. About 25 minutes on 2 CPU cor
 
 - **Optimisers**: L-BFGS against Adam at several step sizes, the loss at every step against
   steps and against wall time, at one scale (every step at full size) and at three (the
-  default pyramid: 4x the steps at a quarter of the size, 2x at half).
+  default pyramid: ``step_growth`` squared times the steps at a quarter of the size, once
+  at half).
 - **Starts**: the photo, white noise, and the shipped arbitrary-style networks' pictures
   (``--init adain`` / ``wct``): the time to come within 10% of the lowest loss any start reached.
 - **Layers**: the content layer (relu1_2 .. relu5_2) against the style layers (the first
@@ -226,7 +227,8 @@ def main() -> None:
         print("optimisers", flush=True)
         runs = optimiser_study(content, style, args.size, args.steps)
         plot_optimisers(runs, FIGURES / "optimisers.png")
-        results["optimisers"] = {"size": args.size, "pair": pair, "machine": machine(), "runs": runs}
+        results["optimisers"] = {"size": args.size, "pair": pair, "machine": machine(), "runs": runs,
+                                 "step_growth": TransferConfig().step_growth}
     if "starts" in args.only:
         print("starts", flush=True)
         runs, pictures = start_study(content, style, args.size, args.steps)
@@ -252,9 +254,11 @@ def page(results: dict, cpu: str) -> list[str]:
              "names the machine it was measured on). The losses are the objective the optimiser minimises.", ""]
     if "optimisers" in results:
         study = results["optimisers"]
+        growth = study.get("step_growth", 2.0)  # the default of runs before it was recorded
         lines += ["## Optimisers: L-BFGS against Adam", "",
                   f"{study['pair']}, {study['size']} px, measured on {study['machine']}. One scale: every step at "
-                  f"full size; three scales: the default pyramid (4x the steps at a quarter of the size, 2x at half).", "",
+                  f"full size; three scales: the default pyramid ({growth**2:g}x the steps at a quarter of the size, "
+                  f"{growth:g}x at half).", "",
                   "![loss against steps and time](studies/optimisers.png)", "",
                   "| optimiser | scales | evaluations (all scales) | final loss | seconds | seconds to reach L-BFGS's one-scale loss at half its steps |",
                   "|---|---:|---:|---:|---:|---:|"]
