@@ -43,7 +43,7 @@ def scores_of(path: Path, content: torch.Tensor, style: torch.Tensor) -> dict:
 
 
 def legible(s: dict) -> bool:
-    return s["layout"] >= LEGIBLE_LAYOUT and s.get("outlines", 0.0) >= LEGIBLE_OUTLINES
+    return s["layout"] >= LEGIBLE_LAYOUT and s["outlines"] >= LEGIBLE_OUTLINES
 
 
 def copies(s: dict) -> bool:
@@ -188,7 +188,8 @@ def write_markdown(rows: list[dict], args, command: str) -> None:
         f"**Legible** (the photo recognisable): layout at least {LEGIBLE_LAYOUT} (coarse luminance correlation "
         f"with the photo) and outlines at least {LEGIBLE_OUTLINES} (whether the photo's strongest outlines are "
         "still among the output's strongest gradients at 128 px: 0 chance, 1 all at the top); both from "
-        "`brushwork score`, which also gives `edges` (the gradients' correlation, lowered by strokes anywhere). **Copies** the painting's objects: more than "
+        "`brushwork score`, which also gives `edges` (the gradients' correlation, lowered by strokes anywhere). "
+        "**Copies** the painting's objects: more than "
         f"{COPIED_AT_MOST:.0%} of the picture in blocks copied whole from the painting (`copied` of `brushwork "
         "score`: a moon, a wave's crest, a title's lettering). In the plot, red labels are strengths that are not "
         "legible or copy.",

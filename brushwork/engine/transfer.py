@@ -443,7 +443,8 @@ def _run(job: _Job, config: TransferConfig, callback: ProgressCallback | None) -
         ratio = sum(strength * energy_ratio(content_feats, {n: getattr(t, f"gram_{n}") for n in t.layer_weights},
                                             styles.layer_weights) for t, strength in style_targets)
         ratio /= sum(strength for _, strength in style_targets)
-        weights["style"] = replace(weights["style"], weight=weights["style"].weight * min(max(energy_balance(ratio), 1e-3), 1e3))
+        factor = min(max(energy_balance(ratio), 1e-3), 1e3)
+        weights["style"] = replace(weights["style"], weight=weights["style"].weight * factor)
 
     reference = fit_long_side(*work, config.reference_size) if 0 < config.reference_size < max(work) else None
     look: dict[str, LossFn] = {}
